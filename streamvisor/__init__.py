@@ -1,0 +1,47 @@
+"""streamvisor: supervised Server-Sent-Events streams.
+
+Keeps long-lived SSE streams alive (reconnects, backoff, Last-Event-ID resume), drops
+duplicates and delivers every event to subscriber actors, sinks and checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from streamvisor.backoff import BackoffPolicy, RestartLimit
+from streamvisor.errors import (
+    Action,
+    ConfigError,
+    ConnectError,
+    ContentTypeError,
+    HTTPStatusError,
+    ReadTimeoutError,
+    StreamProtocolError,
+    StreamvisorError,
+    classify,
+)
+from streamvisor.spec import BreakerPolicy, StreamSpec
+from streamvisor.sse import Decoder, Event
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action",
+    "BackoffPolicy",
+    "BreakerPolicy",
+    "ConfigError",
+    "ConnectError",
+    "ContentTypeError",
+    "Decoder",
+    "Event",
+    "HTTPStatusError",
+    "ReadTimeoutError",
+    "RestartLimit",
+    "StreamProtocolError",
+    "StreamSpec",
+    "StreamvisorError",
+    "__version__",
+    "classify",
+]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

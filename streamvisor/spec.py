@@ -1,0 +1,147 @@
+"""``StreamSpec``: everything needed to run one upstream stream, as a frozen value.
+
+Pure: no I/O. The config loader builds these from YAML; Python users build them directly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from streamvisor.backoff import BackoffPolicy, RestartLimit
+
+if TYPE_CHECKING:
+    from streamvisor.hooks import ProtocolHandler
+
+HeadersArg = Mapping[str, str] | Callable[[], Mapping[str, str]]
+
+DEFAULT_MAX_EVENT_SIZE = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerPolicy:
+    """Per-stream circuit breaker.
+
+    After ``failures`` consecutive failed attempts the breaker opens: no attempt for
+    ``cooldown`` seconds, then one half-open probe; a probe that fails opens it again.
+    ``failures`` of 0 disables the breaker.
+    """
+
+    failures: int = 10
+    cooldown: float = 120.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.failures, int) or self.failures < 0:
+            raise ValueError(f"breaker.failures must be an integer >= 0, got {self.failures!r}")
+        if not isinstance(self.cooldown, int | float) or self.cooldown < 0:
+            raise ValueError(f"breaker.cooldown must be a number >= 0, got {self.cooldown!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """One upstream SSE stream and how to keep it alive.
+
+    Only ``name`` and ``url`` are required.
+
+    Attributes:
+        name: unique stream name (used in events, status, metrics and checkpoints).
+        url: the SSE endpoint (http or https).
+        method: ``GET`` or ``POST``.
+        headers: extra request headers, or a callable returning them, called on every
+            connection attempt (fresh tokens).
+        body: POST body: ``str``/``bytes`` sent as is, anything else sent as JSON.
+        auth: a ``requests.auth.AuthBase`` or callable that signs each attempt's request.
+        connect_timeout: seconds to establish the connection.
+        read_timeout: seconds without any byte (comments count) after which the
+            connection is considered dead and replaced.
+        backoff: reconnect delay policy.
+        max_restarts: restart intensity; beyond it the stream fails.
+        max_attempts: optional retry budget: consecutive failed attempts before failing.
+        breaker: circuit breaker policy.
+        dedup_window: how many recent event ids to remember for duplicate suppression.
+        last_event_id: Last-Event-ID for the very first request (e.g. from a checkpoint).
+        max_event_size: cap, in bytes, on one line or one event; larger input is an error.
+        max_redirects: redirects followed per attempt.
+        verify: TLS verification (bool or a CA bundle path).
+        handler: optional protocol hooks (see ``streamvisor.hooks.ProtocolHandler``).
+        enabled: a disabled stream is configured but not started.
+    """
+
+    name: str
+    url: str
+    method: str = "GET"
+    headers: HeadersArg = field(default_factory=dict)
+    body: Any = None
+    auth: Any = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    max_restarts: RestartLimit = field(default_factory=RestartLimit)
+    max_attempts: int | None = None
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    dedup_window: int = 4096
+    last_event_id: str | None = None
+    max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+    max_redirects: int = 10
+    verify: bool | str = True
+    handler: ProtocolHandler | None = None
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("stream name must be a non-empty string")
+        if not isinstance(self.url, str) or not self.url.lower().startswith(
+            ("http://", "https://")
+        ):
+            raise ValueError(f"stream {self.name!r}: url must start with http:// or https://")
+        method = str(self.method).upper()
+        if method not in ("GET", "POST"):
+            raise ValueError(f"stream {self.name!r}: method must be GET or POST, got {method!r}")
+        object.__setattr__(self, "method", method)
+        for key in ("connect_timeout", "read_timeout"):
+            value = getattr(self, key)
+            if not isinstance(value, int | float) or math.isnan(value) or value <= 0:
+                raise ValueError(f"stream {self.name!r}: {key} must be a number > 0")
+        if self.max_attempts is not None and (
+            not isinstance(self.max_attempts, int) or self.max_attempts < 1
+        ):
+            raise ValueError(f"stream {self.name!r}: max_attempts must be an integer >= 1")
+        if not isinstance(self.dedup_window, int) or self.dedup_window < 0:
+            raise ValueError(f"stream {self.name!r}: dedup_window must be an integer >= 0")
+        if not isinstance(self.max_event_size, int) or self.max_event_size < 64:
+            raise ValueError(f"stream {self.name!r}: max_event_size must be an integer >= 64")
+
+    def body_bytes(self) -> tuple[bytes | None, str | None]:
+        """The request body and its content type (None when there is no body)."""
+        if self.body is None:
+            return None, None
+        if isinstance(self.body, bytes):
+            return self.body, None
+        if isinstance(self.body, str):
+            return self.body.encode("utf-8"), None
+        return json.dumps(self.body, separators=(",", ":")).encode("utf-8"), "application/json"
+
+    def settings_key(self) -> tuple[Any, ...]:
+        """A value that changes when a setting that needs a reconnect changes (for reload)."""
+        headers = self.headers if isinstance(self.headers, Mapping) else id(self.headers)
+        return (
+            self.url,
+            self.method,
+            tuple(sorted(headers.items())) if isinstance(headers, Mapping) else headers,
+            json.dumps(self.body, sort_keys=True, default=repr),
+            id(self.auth) if self.auth is not None else None,
+            self.connect_timeout,
+            self.read_timeout,
+            self.backoff,
+            self.max_restarts,
+            self.max_attempts,
+            self.breaker,
+            self.dedup_window,
+            self.max_event_size,
+            self.max_redirects,
+            self.verify,
+            self.enabled,
+        )
