@@ -1,0 +1,1 @@
+"""pykka actors: the only package that imports pykka (plus the scheduler thread)."""

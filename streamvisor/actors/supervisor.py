@@ -1,0 +1,394 @@
+"""SupervisorActor: owns every stream, restarts them, and is their stable address.
+
+One-for-one supervision per stream: a stream's connection is a short-lived StreamActor
+(one per attempt, tagged with a generation); when it exits, ``RestartPolicy`` (pure)
+decides between restart-after-delay, fail, and done, and a timer brings the restart. The
+supervisor never blocks, never sleeps, and never asks a child. A sweep every second
+catches a child that died without reporting (pykka reports nothing when ``on_start`` or a
+``BaseException`` kills an actor).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+
+from streamvisor.actors.messages import (
+    AddStream,
+    Close,
+    Connected,
+    Exited,
+    Reconnect,
+    RemoveStream,
+    RestartDue,
+    Snapshot,
+    StopStreams,
+    Sweep,
+)
+from streamvisor.actors.stream import ConnectionFactory, StreamActor, StreamControl
+from streamvisor.errors import ConnectError
+from streamvisor.redact import redact_url
+from streamvisor.spec import StreamSpec
+from streamvisor.states import BreakerState, StreamState
+from streamvisor.supervision import Decision, Kind, Outcome, RestartPolicy
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = 1.0
+Schedule = Callable[[float, Callable[[], None]], Any]
+
+
+class _Entry:
+    """Supervisor-side state of one stream."""
+
+    __slots__ = (
+        "connected_since",
+        "control",
+        "failures",
+        "gen",
+        "last_error",
+        "last_event_id",
+        "policy",
+        "ref",
+        "restarts",
+        "retry_ms",
+        "spec",
+        "state",
+        "timer",
+        "url",
+    )
+
+    def __init__(self, spec: StreamSpec, last_event_id: str | None, rng: random.Random) -> None:
+        self.spec = spec
+        self.url = redact_url(spec.url)
+        self.state = StreamState.DISCONNECTED
+        self.gen = 0
+        self.ref: pykka.ActorRef[Any] | None = None
+        self.control = StreamControl()
+        self.policy = RestartPolicy(
+            spec.backoff, spec.max_restarts, spec.breaker, spec.max_attempts, rng
+        )
+        self.last_event_id = last_event_id if last_event_id is not None else spec.last_event_id
+        self.retry_ms: int | None = None
+        self.restarts = 0
+        self.failures: dict[str, int] = {"retry": 0, "rate_limited": 0, "permanent": 0, "crash": 0}
+        self.last_error: str | None = None
+        self.connected_since: float | None = None
+        self.timer: Any = None
+
+
+class SupervisorActor(pykka.ThreadingActor):
+    """Starts, restarts, reconnects, closes and reports on streams."""
+
+    def __init__(
+        self,
+        hub: pykka.ActorRef[Any],
+        schedule: Schedule,
+        connect: ConnectionFactory,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        on_state: Callable[[str, StreamState], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._hub = hub
+        self._schedule = schedule
+        self._connect = connect
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._on_state = on_state
+        self._entries: dict[str, _Entry] = {}
+        self._stopping = False
+
+    def on_start(self) -> None:
+        self._schedule_sweep()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Exited):
+            self._exited(message)
+        elif isinstance(message, Connected):
+            self._connected(message)
+        elif isinstance(message, RestartDue):
+            self._restart_due(message)
+        elif isinstance(message, AddStream):
+            self._add(message.spec, message.last_event_id)
+        elif isinstance(message, Reconnect):
+            return self._reconnect(message.stream)
+        elif isinstance(message, Close):
+            return self._close(message.stream, forget=False)
+        elif isinstance(message, RemoveStream):
+            return self._close(message.stream, forget=True)
+        elif isinstance(message, Sweep):
+            self._sweep()
+        elif isinstance(message, Snapshot):
+            return self._snapshot()
+        elif isinstance(message, StopStreams):
+            return self._stop_all()
+        return None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def _add(self, spec: StreamSpec, last_event_id: str | None) -> None:
+        if spec.name in self._entries:
+            raise ValueError(f"stream {spec.name!r} already exists")
+        entry = self._entries[spec.name] = _Entry(spec, last_event_id, self._rng)
+        if spec.enabled and not self._stopping:
+            self._set_state(entry, StreamState.CONNECTING)
+            self._spawn(entry)
+
+    def _spawn(self, entry: _Entry) -> None:
+        entry.gen += 1
+        entry.timer = None
+        wire_bytes = entry.control.bytes
+        entry.control = StreamControl()
+        entry.control.bytes = wire_bytes
+        entry.ref = StreamActor.start(
+            entry.spec,
+            entry.gen,
+            entry.last_event_id,
+            entry.control,
+            self.actor_ref,
+            self._hub,
+            self._connect,
+            self._clock,
+        )
+
+    def _connected(self, msg: Connected) -> None:
+        entry = self._entries.get(msg.stream)
+        if entry is None or msg.gen != entry.gen:
+            return
+        entry.connected_since = time.time()
+        entry.policy.on_connected()
+        log.info(
+            "stream %s connected to %s",
+            entry.spec.name,
+            entry.url,
+            extra={"stream": entry.spec.name, "url": entry.url, "gen": msg.gen},
+        )
+        self._set_state(entry, StreamState.CONNECTED)
+
+    def _exited(self, msg: Exited) -> None:
+        entry = self._entries.get(msg.stream)
+        if entry is None or msg.gen != entry.gen:
+            return  # a replaced or forgotten generation
+        entry.ref = None
+        entry.connected_since = None
+        entry.last_event_id = msg.last_event_id
+        if msg.retry_ms is not None:
+            entry.retry_ms = msg.retry_ms
+        if msg.stopping or self._stopping or entry.state is StreamState.CLOSED:
+            self._set_state(entry, StreamState.CLOSED)
+            return
+        outcome = Outcome(
+            error=msg.error,
+            connected=msg.connected,
+            uptime=msg.uptime,
+            events=msg.events,
+            crashed=msg.crashed,
+            requested=msg.requested,
+        )
+        decision = self._decide(entry, outcome)
+        self._apply(entry, decision)
+
+    def _decide(self, entry: _Entry, outcome: Outcome) -> Decision:
+        hint = entry.retry_ms / 1000.0 if entry.retry_ms is not None else None
+        handler = entry.spec.handler
+        override: bool | None = None
+        if handler is not None and not outcome.requested:
+            try:
+                override = handler.should_retry(outcome.error)
+            except Exception:
+                log.exception("should_retry hook of stream %s failed", entry.spec.name)
+        if override is False:
+            return Decision(Kind.FAIL, 0.0, f"should_retry refused: {outcome.error}", "permanent")
+        decision = entry.policy.decide(outcome, self._clock(), hint)
+        if override is True and decision.kind is not Kind.RESTART:
+            retryable = ConnectError(f"{outcome.error} (retried by the should_retry hook)")
+            decision = entry.policy.decide(
+                Outcome(retryable, outcome.connected, outcome.uptime, 0), self._clock(), hint
+            )
+        return decision
+
+    def _apply(self, entry: _Entry, decision: Decision) -> None:
+        name = entry.spec.name
+        extra = {"stream": name, "url": entry.url, "reason": decision.reason}
+        if decision.failure_class is not None:
+            entry.failures[decision.failure_class] = (
+                entry.failures.get(decision.failure_class, 0) + 1
+            )
+            entry.last_error = decision.reason
+        if decision.kind is Kind.DONE:
+            log.info("stream %s ended by the server: %s", name, decision.reason, extra=extra)
+            self._set_state(entry, StreamState.CLOSED)
+            return
+        if decision.kind is Kind.FAIL:
+            log.error("stream %s failed: %s", name, decision.reason, extra=extra)
+            self._set_state(entry, StreamState.FAILED)
+            return
+        entry.restarts += 1
+        if entry.policy.breaker is BreakerState.OPEN:
+            log.warning(
+                "stream %s: circuit breaker open after %d failures; next attempt in %.1fs",
+                name,
+                entry.policy.consecutive_failures,
+                decision.delay,
+                extra={**extra, "delay": round(decision.delay, 3)},
+            )
+        else:
+            log.info(
+                "stream %s reconnecting to %s in %.3fs: %s",
+                name,
+                entry.url,
+                decision.delay,
+                decision.reason,
+                extra={**extra, "delay": round(decision.delay, 3)},
+            )
+        self._set_state(entry, StreamState.RECONNECTING)
+        if decision.delay <= 0:
+            entry.policy.probe_due()
+            self._spawn(entry)
+            return
+        ref, due = self.actor_ref, RestartDue(name, entry.gen)
+
+        def fire() -> None:
+            try:
+                ref.tell(due)
+            except pykka.ActorDeadError:
+                pass
+
+        entry.timer = self._schedule(decision.delay, fire)
+
+    def _restart_due(self, msg: RestartDue) -> None:
+        entry = self._entries.get(msg.stream)
+        if (
+            entry is None
+            or msg.gen != entry.gen
+            or entry.ref is not None
+            or entry.state is not StreamState.RECONNECTING
+            or self._stopping
+        ):
+            return
+        entry.policy.probe_due()
+        self._spawn(entry)
+
+    # -- commands ----------------------------------------------------------------------
+    def _reconnect(self, name: str) -> bool:
+        entry = self._entries.get(name)
+        if entry is None or self._stopping:
+            return False
+        if entry.ref is not None:
+            entry.control.interrupt("reconnect")
+            return True
+        if entry.timer is not None:
+            entry.timer.cancel()
+        # From backoff, failed or closed: a fresh start with a fresh policy.
+        entry.policy = RestartPolicy(
+            entry.spec.backoff,
+            entry.spec.max_restarts,
+            entry.spec.breaker,
+            entry.spec.max_attempts,
+            self._rng,
+        )
+        self._set_state(entry, StreamState.CONNECTING)
+        self._spawn(entry)
+        return True
+
+    def _close(self, name: str, *, forget: bool) -> bool:
+        entry = self._entries.get(name)
+        if entry is None:
+            return False
+        if entry.timer is not None:
+            entry.timer.cancel()
+            entry.timer = None
+        entry.control.interrupt("stop")
+        if entry.ref is not None:
+            _stop_quietly(entry.ref)
+        self._set_state(entry, StreamState.CLOSED)
+        if forget:
+            del self._entries[name]
+        return True
+
+    def _stop_all(self) -> list[pykka.ActorRef[Any]]:
+        """Interrupt every stream and ask each to stop; return the refs to wait for."""
+        self._stopping = True
+        refs = []
+        for entry in self._entries.values():
+            if entry.timer is not None:
+                entry.timer.cancel()
+            entry.control.interrupt("stop")
+            if entry.ref is not None:
+                refs.append(entry.ref)
+                _stop_quietly(entry.ref)
+            if entry.state is not StreamState.FAILED:
+                self._set_state(entry, StreamState.CLOSED)
+        return refs
+
+    # -- liveness and status -----------------------------------------------------------
+    def _schedule_sweep(self) -> None:
+        ref = self.actor_ref
+
+        def fire() -> None:
+            try:
+                ref.tell(Sweep())
+            except pykka.ActorDeadError:
+                pass
+
+        self._schedule(SWEEP_INTERVAL, fire)
+
+    def _sweep(self) -> None:
+        if self._stopping:
+            return
+        for entry in list(self._entries.values()):
+            ref = entry.ref
+            if ref is not None and not ref.is_alive():
+                # Died without an Exited (BaseException, or killed): treat as a crash.
+                self._exited(
+                    Exited(
+                        entry.spec.name,
+                        entry.gen,
+                        RuntimeError("stream actor died without reporting"),
+                        False,
+                        0.0,
+                        0,
+                        entry.last_event_id,
+                        None,
+                        crashed=True,
+                    )
+                )
+        self._schedule_sweep()
+
+    def _set_state(self, entry: _Entry, state: StreamState) -> None:
+        entry.state = state
+        if self._on_state is not None:
+            try:
+                self._on_state(entry.spec.name, state)
+            except Exception:
+                log.exception("state callback failed")
+
+    def _snapshot(self) -> dict[str, dict[str, Any]]:
+        return {
+            name: {
+                "state": e.state.value,
+                "url": e.url,
+                "last_event_id": e.last_event_id,
+                "bytes": e.control.bytes,
+                "restarts": e.restarts,
+                "failures": dict(e.failures),
+                "breaker": e.policy.breaker.value,
+                "last_error": e.last_error,
+                "connected_since": e.connected_since,
+                "gen": e.gen,
+            }
+            for name, e in self._entries.items()
+        }
+
+
+def _stop_quietly(ref: pykka.ActorRef[Any]) -> None:
+    try:
+        ref.stop(block=False)
+    except pykka.ActorDeadError:
+        pass

@@ -1,0 +1,87 @@
+"""Bounded window of recently published event ids, for duplicate suppression. Pure.
+
+A replayed event repeats an id with the same content and is dropped; an upstream that
+restarted its counter reuses an id with new content, which is kept (and counted). The
+content digest is a CRC-32 of the event type and data: stable across processes, so the
+window can be checkpointed and seeded after a restart.
+"""
+
+from __future__ import annotations
+
+import enum
+import zlib
+from collections import deque
+from collections.abc import Iterable
+
+
+class Verdict(enum.Enum):
+    """What the window says about an event."""
+
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    REUSED = "reused"  # known id, different content: delivered
+
+
+def digest(event: str, data: str) -> str:
+    """A short, process-independent digest of an event's type and data."""
+    return format(
+        zlib.crc32(data.encode("utf-8", "surrogatepass"), zlib.crc32(event.encode())), "08x"
+    )
+
+
+class DedupWindow:
+    """The last ``size`` distinct ids seen on one stream, with their content digests."""
+
+    __slots__ = ("_digests", "_order", "_size")
+
+    def __init__(self, size: int = 4096, seed: Iterable[tuple[str, str]] = ()) -> None:
+        self._size = size
+        self._digests: dict[str, tuple[str, int]] = {}
+        self._order: deque[str] = deque()
+        for event_id, dig in seed:
+            self._remember(event_id, dig, 0)
+
+    def check(self, event_id: str | None, event: str, data: str, seq: int = 0) -> Verdict:
+        """Classify an event and remember it. Events without an id are always NEW.
+
+        Args:
+            event_id: the event's ``id`` field (None: no id).
+            event: the event type.
+            data: the event data.
+            seq: the caller's sequence number for the event, kept for ``recent(upto)``.
+        """
+        if event_id is None or self._size == 0:
+            return Verdict.NEW
+        dig = digest(event, data)
+        known = self._digests.get(event_id)
+        if known is None:
+            self._remember(event_id, dig, seq)
+            return Verdict.NEW
+        if known[0] == dig:
+            return Verdict.DUPLICATE
+        self._digests[event_id] = (dig, seq)
+        return Verdict.REUSED
+
+    def _remember(self, event_id: str, dig: str, seq: int) -> None:
+        if event_id in self._digests:
+            self._digests[event_id] = (dig, seq)
+            return
+        self._digests[event_id] = (dig, seq)
+        self._order.append(event_id)
+        if len(self._order) > self._size:
+            del self._digests[self._order.popleft()]
+
+    def recent(self, upto: int | None = None) -> tuple[tuple[str, str], ...]:
+        """The remembered (id, digest) pairs, oldest first (for checkpoints).
+
+        Args:
+            upto: only ids remembered with a sequence number at or below this one (a
+                checkpoint must not seed ids that no sink has written yet).
+        """
+        digests = self._digests
+        return tuple(
+            (i, digests[i][0]) for i in self._order if upto is None or digests[i][1] <= upto
+        )
+
+    def __len__(self) -> int:
+        return len(self._order)
