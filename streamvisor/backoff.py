@@ -43,8 +43,9 @@ class BackoffPolicy:
     def __post_init__(self) -> None:
         for name in ("initial", "max", "multiplier", "jitter", "reset_after"):
             value = getattr(self, name)
-            if not isinstance(value, int | float) or math.isnan(value) or value < 0:
-                raise ValueError(f"backoff.{name} must be a number >= 0, got {value!r}")
+            # Infinity is rejected too: an unbounded max lets multiplier ** attempt overflow.
+            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"backoff.{name} must be a finite number >= 0, got {value!r}")
         if self.multiplier < 1:
             raise ValueError(f"backoff.multiplier must be >= 1, got {self.multiplier!r}")
         if self.jitter > 1:

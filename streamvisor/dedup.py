@@ -42,7 +42,8 @@ class DedupWindow:
             self._remember(event_id, dig, 0)
 
     def check(self, event_id: str | None, event: str, data: str, seq: int = 0) -> Verdict:
-        """Classify an event and remember it. Events without an id are always NEW.
+        """Classify an event and remember it. Events without an id (or with an empty one,
+        an id reset) are always NEW.
 
         Args:
             event_id: the event's ``id`` field (None: no id).
@@ -50,7 +51,7 @@ class DedupWindow:
             data: the event data.
             seq: the caller's sequence number for the event, kept for ``recent(upto)``.
         """
-        if event_id is None or self._size == 0:
+        if not event_id or self._size == 0:  # "" is an id reset: the event has no id
             return Verdict.NEW
         dig = digest(event, data)
         known = self._digests.get(event_id)

@@ -154,10 +154,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if value is None:
         return None
     text = value.strip()
-    if not text:
+    # Both forms are ASCII. Checking first keeps str.isdigit()/float() from accepting other
+    # scripts' digits (and float() from Python's "1_0"); float() has no digit limit to raise on.
+    if not text or not text.isascii() or "_" in text:
         return None
     if text.isdigit():
-        return min(float(int(text)), _MAX_RETRY_AFTER)
+        return min(float(text), _MAX_RETRY_AFTER)
     try:
         seconds = float(text)
     except ValueError:

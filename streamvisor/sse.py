@@ -12,6 +12,7 @@ only new bytes are scanned), and buffered input is capped at ``max_size`` bytes:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import time
@@ -106,9 +107,7 @@ def format_timestamp(when: float) -> str:
     cached_when, cached = _ts_cache
     if when == cached_when:
         return cached
-    text = (
-        _dt.datetime.fromtimestamp(when, _dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
-    )
+    text = _dt.datetime.fromtimestamp(when, _dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
     _ts_cache = (when, text)
     return text
 
@@ -127,16 +126,17 @@ class Decoder:
         stream: name put in each event's ``stream`` field.
         last_event_id: a Last-Event-ID to start from (a resumed connection keeps its id
             until the server sends a new one, as browsers do).
-        max_size: cap in bytes on a pending line and on one event's data.
+        max_size: cap on ``buffered``: the pending partial line (bytes) plus the data of the
+            unfinished event (characters).
         clock: returns the time stamped into ``received_at`` (``time.time``).
     """
 
     __slots__ = (
+        "_block_id",
         "_clock",
         "_data",
         "_data_len",
         "_event_type",
-        "_block_id",
         "_id_buffer",
         "_last_id",
         "_max",
@@ -188,7 +188,9 @@ class Decoder:
         """Decode more bytes; return the events they completed.
 
         Raises:
-            LineTooLongError: a line or an event grew past ``max_size``.
+            LineTooLongError: the pending line plus the unfinished event's data grew past
+                ``max_size``. The events this call completed are not returned, and
+                ``last_event_id`` stays at the last event returned so a reconnect replays them.
         """
         if not data:
             return []
@@ -203,11 +205,12 @@ class Decoder:
         if cut != len(data) - 1:
             cut = max(cut, data.rfind(b"\r"))
         pending = self._pending
+        limit = self._max
         if cut < 0:
             pending += data
-            if len(pending) > self._max:
-                pending.clear()
-                raise LineTooLongError(self._max)
+            if len(pending) + self._data_len > limit:
+                self._rollback(self._last_id)
+                raise LineTooLongError(limit)
             return []
         if data[cut] == 13 and cut == len(data) - 1:
             self._skip_lf = True
@@ -218,21 +221,33 @@ class Decoder:
             complete = data
         else:
             complete = data[: cut + 1]
-        if cut + 1 < len(data):
-            pending += data[cut + 1 :]
-            if len(pending) > self._max:
-                pending.clear()
-                raise LineTooLongError(self._max)
+        if b"\r" in complete:
+            # bytes.splitlines() breaks at exactly LF, CR and CRLF (unlike str.splitlines) and
+            # is about twice as fast as replacing the two-character "\r\n".
+            parts = complete.splitlines()
+            parts.append(b"")
+            complete = b"\n".join(parts)
         text = complete.decode("utf-8", "replace")
         if not self._started:
             self._started = True
             if text.startswith("\ufeff"):
                 text = text[1:]
-        if "\r" in text:
-            text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = text.split("\n")
         lines.pop()  # text ends with a line break: the last piece is always empty
-        return self._lines(lines)
+        last_id = self._last_id
+        try:
+            events = self._lines(lines)
+        except LineTooLongError:
+            self._rollback(last_id)
+            raise
+        rest = len(data) - cut - 1
+        if rest:
+            # The cap holds for the partial line and the unfinished event's data together.
+            if rest + self._data_len > limit:
+                self._rollback(last_id)
+                raise LineTooLongError(limit)
+            pending += data[cut + 1 :]
+        return events
 
     def _lines(self, lines: list[str]) -> list[Event]:
         events: list[Event] = []
@@ -275,7 +290,6 @@ class Decoder:
                 data.append(value)
                 data_len += len(value) + 1
                 if data_len > limit:
-                    self._reset_block()
                     raise LineTooLongError(limit)
             elif name == "id":
                 if "\x00" not in value:
@@ -283,8 +297,10 @@ class Decoder:
                     block_id = value
             elif name == "event":
                 event_type = value
-            elif name == "retry":
-                if value.isascii() and value.isdigit():
+            elif name == "retry" and value.isascii() and value.isdigit():
+                # Past Python's int-conversion digit limit int() raises: such a value is
+                # absurd anyway, so it is ignored like any other invalid retry.
+                with contextlib.suppress(ValueError):
                     self._retry = int(value)
             # Anything else (comments: empty name; unknown fields) is ignored.
         self._data = data
@@ -293,6 +309,13 @@ class Decoder:
         self._block_id = block_id
         self._id_buffer = id_buffer
         return events
+
+    def _rollback(self, last_id: str | None) -> None:
+        # A feed that raises returns none of the events it completed: put the Last-Event-ID
+        # back to the last event the caller actually received, so a reconnect replays them.
+        self._last_id = last_id
+        self._pending.clear()
+        self._reset_block()
 
     def _reset_block(self) -> None:
         self._data = []

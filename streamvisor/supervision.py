@@ -129,7 +129,10 @@ class RestartPolicy:
         if healthy:
             self.attempt = 0
             self.consecutive_failures = 0
-            self._window.clear()
+            if not outcome.crashed:
+                # A crash after events is still a crash: keep counting them, or a hook that
+                # raises on every connection's first event would restart for ever.
+                self._window.clear()
             self.breaker = BreakerState.CLOSED
         clean = error is None or isinstance(error, EndOfStreamError)
         if healthy and clean and not outcome.crashed:
@@ -146,6 +149,10 @@ class RestartPolicy:
         if healthy:
             # It delivered, then broke: retry soon, but back off if it keeps breaking.
             self.attempt = 1
+            if outcome.crashed and self._window.record(now):
+                return Decision(
+                    Kind.FAIL, 0.0, f"restart intensity exceeded (last: {reason})", failure_class
+                )
             return Decision(Kind.RESTART, delay, reason, failure_class)
 
         self.attempt += 1

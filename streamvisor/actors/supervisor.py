@@ -222,11 +222,18 @@ class SupervisorActor(pykka.ThreadingActor):
             )
             entry.last_error = decision.reason
         if decision.kind is Kind.DONE:
-            log.info("stream %s ended by the server: %s", name, decision.reason, extra=extra)
+            log.info(
+                "stream %s ended by the server: %s",
+                name,
+                decision.reason,
+                extra={**extra, "final": True},
+            )
             self._set_state(entry, StreamState.CLOSED)
             return
         if decision.kind is Kind.FAIL:
-            log.error("stream %s failed: %s", name, decision.reason, extra=extra)
+            log.error(
+                "stream %s failed: %s", name, decision.reason, extra={**extra, "final": True}
+            )
             self._set_state(entry, StreamState.FAILED)
             return
         entry.restarts += 1

@@ -1,0 +1,5 @@
+"""``python -m streamvisor``."""
+
+from streamvisor.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,254 @@
+"""The admin HTTP endpoint: /health, /ready, /streams (JSON) and /metrics on one port.
+
+Rule: one ``wsgiref`` server in one daemon thread, bound where it is told (127.0.0.1 by
+default in the config), quiet per request. It only reads: every answer comes from the
+``snapshot`` and ``ready`` callables at request time. Those callables own their deadlines
+(``Streamvisor.status()`` asks with a timeout); any exception they raise becomes a 503 with a
+short JSON body, never a traceback.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import math
+import socket
+import socketserver
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+from wsgiref.types import StartResponse, WSGIEnvironment
+
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import CollectorRegistry
+
+from streamvisor.errors import StreamvisorError
+from streamvisor.metrics import build_registry
+
+__all__ = ["REQUEST_TIMEOUT", "AdminError", "AdminServer"]
+
+log = logging.getLogger(__name__)
+
+_JSON = "application/json"
+_ROUTES = ("/health", "/ready", "/streams", "/metrics")
+_THREAD_NAME = "streamvisor-admin"
+
+REQUEST_TIMEOUT = 2.0
+"""Socket timeout per connection: a client that stalls holds the serving thread this long."""
+
+
+class AdminError(StreamvisorError):
+    """The admin server could not start (e.g. its address is in use)."""
+
+
+def _jsonable(value: Any) -> Any:
+    """Return ``value`` made of dicts, lists, str, int, finite float, bool and None only."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def _format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class _Handler(WSGIRequestHandler):
+    # A client that connects and sends nothing must not wedge the single serving thread.
+    timeout = REQUEST_TIMEOUT
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Send per-request lines to DEBUG instead of stderr."""
+        log.debug("%s " + format, self.address_string(), *args)
+
+
+class _Server(WSGIServer):
+    allow_reuse_port = False  # two daemons on one port must fail, not share it
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup; skip it.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+        self.setup_environ()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Log a broken connection at DEBUG instead of printing a traceback."""
+        log.debug("error serving %s", client_address, exc_info=True)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class AdminServer:
+    """Serve health, readiness, stream status and Prometheus metrics over HTTP.
+
+    Args:
+        host: address to bind, an IPv4 or IPv6 literal (``"::1"``, brackets allowed) or a name.
+        port: port to bind; 0 picks a free one (see ``address``).
+        snapshot: returns the ``Streamvisor.status()`` mapping.
+        ready: returns True when the daemon is ready (``/ready`` answers 200).
+        registry: what ``/metrics`` exposes; by default ``build_registry(snapshot)``.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        snapshot: Callable[[], Mapping[str, Any]],
+        ready: Callable[[], bool],
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self._host = host.strip("[]")
+        self._port = port
+        self._snapshot = snapshot
+        self._ready = ready
+        self._registry = registry if registry is not None else build_registry(snapshot)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._failing = False  # touched only by the serving thread
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """The bound ``(host, port)`` while serving, else None."""
+        server = self._server
+        if server is None:
+            return None
+        host, port = server.server_address[:2]
+        return str(host), int(port)
+
+    def set_stopping(self) -> None:
+        """Make ``/health`` report ``"stopping"`` (still 200) during a graceful shutdown."""
+        self._stopping.set()
+
+    def start(self) -> tuple[str, int]:
+        """Bind and serve in one daemon thread.
+
+        Returns:
+            The bound ``(host, port)``.
+
+        Raises:
+            AdminError: already started, or the address cannot be bound.
+        """
+        with self._lock:
+            if self._server is not None:
+                raise AdminError("admin server already started")
+            where = _format_address(self._host, self._port)
+            try:
+                family = socket.getaddrinfo(
+                    self._host, self._port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+                )[0][0]
+                server_class = _Server6 if family == socket.AF_INET6 else _Server
+                server = server_class((self._host, self._port), _Handler)
+            except (OSError, OverflowError) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise AdminError(f"cannot listen on {where}: {reason}") from exc
+            server.set_app(self._app)
+            thread = threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": 0.2}, name=_THREAD_NAME
+            )
+            thread.daemon = True
+            self._server, self._thread = server, thread
+            thread.start()
+            host, port = server.server_address[:2]
+            address = (str(host), int(port))
+            log.info("admin endpoint listening on %s", _format_address(*address))
+            return address
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop serving, close the socket and join the thread; a no-op when not running.
+
+        Args:
+            timeout: how long to wait for the serving thread to end.
+        """
+        with self._lock:
+            server, thread = self._server, self._thread
+            self._server = self._thread = None
+            if server is None or thread is None:
+                return
+            # shutdown() returns once the request in hand (if any) is answered or its socket
+            # times out (REQUEST_TIMEOUT); the snapshot callable bounds its own wait.
+            if thread.is_alive():
+                server.shutdown()
+            thread.join(timeout)
+            server.server_close()
+            if thread.is_alive():
+                log.warning("admin thread did not stop within %.1fs", timeout)
+
+    # WSGI application -------------------------------------------------------------------
+
+    def _app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "/")
+        if path not in _ROUTES:
+            status, ctype, body = "404 Not Found", _JSON, b'{"error": "not found"}'
+        elif method not in ("GET", "HEAD"):
+            status, ctype, body = (
+                "405 Method Not Allowed",
+                _JSON,
+                b'{"error": "method not allowed"}',
+            )
+        else:
+            status, ctype, body = self._route(path)
+        headers = [("Content-Type", ctype), ("Content-Length", str(len(body)))]
+        if status.startswith("405"):
+            headers.append(("Allow", "GET, HEAD"))
+        headers.append(("Cache-Control", "no-store"))
+        start_response(status, headers)
+        return [] if method == "HEAD" else [body]
+
+    def _route(self, path: str) -> tuple[str, str, bytes]:
+        if path == "/health":
+            text = "stopping" if self._stopping.is_set() else "ok"
+            return "200 OK", _JSON, json.dumps({"status": text}).encode()
+        try:
+            if path == "/ready":
+                ok = bool(self._ready())
+                result = (
+                    "200 OK" if ok else "503 Service Unavailable",
+                    _JSON,
+                    _dump({"ready": ok}),
+                )
+            elif path == "/streams":
+                status = self._snapshot()
+                parts = {
+                    "streams": status.get("streams", {}),
+                    "subscribers": status.get("subscribers", {}),
+                }
+                result = ("200 OK", _JSON, _dump(_jsonable(parts)))
+            else:
+                result = ("200 OK", CONTENT_TYPE_LATEST, generate_latest(self._registry))
+        except Exception as exc:
+            return self._unavailable(path, exc)
+        if self._failing:
+            self._failing = False
+            log.info("status available again")
+        return result
+
+    def _unavailable(self, path: str, exc: Exception) -> tuple[str, str, bytes]:
+        # WARNING once per outage: a scraper every few seconds must not flood the log.
+        level = logging.DEBUG if self._failing else logging.WARNING
+        log.log(level, "%s unavailable: %s: %s", path, type(exc).__name__, exc)
+        self._failing = True
+        body: dict[str, Any] = {"error": "status unavailable", "reason": type(exc).__name__}
+        if path == "/ready":
+            body["ready"] = False
+        return "503 Service Unavailable", _JSON, _dump(body)
+
+
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, allow_nan=False).encode()

@@ -1,0 +1,146 @@
+"""``streamvisor tail URL``: one supervised stream printed to stdout, for a quick look.
+
+Events go to stdout (JSONL, the Event JSON with ``stream`` = ``"tail"``, or text); logs go
+to stderr. It exits 0 after ``--max-events`` or when the server ends the stream (HTTP
+204), 1 on a permanent failure with one line on stderr, 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import urllib.parse
+from collections.abc import Sequence
+from typing import TextIO
+
+from streamvisor.api import Streamvisor
+from streamvisor.backoff import BackoffPolicy
+from streamvisor.logsetup import configure_logging
+from streamvisor.redact import Redactor, is_secret_header
+from streamvisor.sse import Event
+from streamvisor.spec import StreamSpec
+from streamvisor.states import StreamState
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class TailSink:
+    """Prints events; counts them; signals when ``max_events`` were printed."""
+
+    name = "tail"
+    max_batch = 4096
+    max_wait = 0.0
+
+    def __init__(
+        self, out: TextIO, fmt: str, max_events: int | None, done: threading.Event
+    ) -> None:
+        self._out = out
+        self._format = fmt
+        self._remaining = max_events
+        self._done = done
+        self.printed = 0
+        self.broken = False
+
+    def write(self, events: Sequence[Event]) -> None:
+        if self.broken or (self._remaining is not None and self._remaining <= 0):
+            return
+        if self._remaining is not None:
+            events = events[: self._remaining]
+            self._remaining -= len(events)
+        if self._format == "jsonl":
+            text = "".join([ev.to_json() + "\n" for ev in events])
+        else:
+            text = "".join([_as_text(ev) for ev in events])
+        try:
+            self._out.write(text)
+            self._out.flush()
+        except (BrokenPipeError, ValueError):
+            self.broken = True  # the reader left (`| head`): a normal way to end
+            self._done.set()
+            return
+        self.printed += len(events)
+        if self._remaining is not None and self._remaining <= 0:
+            self._done.set()
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _as_text(ev: Event) -> str:
+    prefix = "" if ev.event == "message" else f"{ev.event}: "
+    return f"{prefix}{ev.data}\n"
+
+
+class _DropFinal(logging.Filter):
+    """tail prints its own closing line; drop the supervisor's duplicate of it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "final", False)
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    """Run ``streamvisor tail`` with parsed arguments; return the exit code."""
+    redactor = Redactor()
+    headers = dict(args.headers)
+    for name, value in headers.items():
+        if is_secret_header(name):
+            redactor.add(value)
+    password = urllib.parse.urlsplit(args.url).password
+    if password:
+        redactor.add(password)
+    handler = configure_logging(args.log_level, args.log_format, redactor=redactor)
+    handler.addFilter(_DropFinal())
+    try:
+        spec = StreamSpec(
+            name="tail",
+            url=args.url,
+            method=args.method,
+            headers=headers,
+            body=args.data,
+            last_event_id=args.last_event_id,
+            read_timeout=args.read_timeout,
+            connect_timeout=args.connect_timeout,
+            backoff=BackoffPolicy(
+                initial=args.backoff_initial,
+                max=max(args.backoff_max, args.backoff_initial),
+                jitter=args.backoff_jitter,
+            ),
+            max_attempts=args.max_attempts,
+        )
+    except ValueError as exc:
+        print(f"streamvisor tail: {redactor.scrub(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+
+    done = threading.Event()
+    ended: list[StreamState] = []
+
+    def on_state(stream: str, state: StreamState) -> None:
+        if state in (StreamState.FAILED, StreamState.CLOSED):
+            ended.append(state)
+            done.set()
+
+    sink = TailSink(sys.stdout, args.format, args.max_events, done)
+    sv = Streamvisor([spec], on_state=on_state)
+    sv.add_sink(sink, overflow="drop_newest", buffer=1_000_000)
+    try:
+        sv.start()
+        while not done.wait(0.5):
+            pass
+        reason = None
+        if ended and ended[0] is StreamState.FAILED:
+            reason = sv.status()["streams"].get("tail", {}).get("last_error")
+        sv.stop(timeout=5.0)
+    except KeyboardInterrupt:
+        sv.stop(timeout=2.0)
+        return EXIT_INTERRUPTED
+    if sink.broken or (args.max_events is not None and sink.printed >= args.max_events):
+        return EXIT_OK
+    if ended and ended[0] is StreamState.FAILED:
+        print(f"streamvisor tail: {redactor.scrub(reason or 'stream failed')}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK

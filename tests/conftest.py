@@ -1,0 +1,146 @@
+"""Shared fixtures: actor and thread hygiene, the scripted SSE server, a collecting actor.
+
+Rules: every wait has a deadline (``wait_until`` polls in short ``Event.wait`` steps), and
+everything a test starts is stopped in a ``finally``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pykka
+import pytest
+
+from streamvisor.sse import Event
+from tests.sse_server import SSEServer
+
+THREAD_EXIT_DEADLINE = 5.0
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 0.005) -> bool:
+    """True as soon as ``predicate()`` holds; False once ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()  # never set: wait() is an interruptible, bounded pause
+    while True:
+        if predicate():
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        pause.wait(min(step, left))
+
+
+def _non_daemon_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if not t.daemon and t.is_alive()}
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_actors_or_threads() -> Iterator[None]:
+    """After each test: stop every pykka actor still running, then assert that no
+    non-daemon thread the test started is still alive."""
+    before = _non_daemon_threads()
+    yield
+    pykka.ActorRegistry.stop_all(timeout=THREAD_EXIT_DEADLINE)
+
+    def leaked() -> set[threading.Thread]:
+        return _non_daemon_threads() - before
+
+    wait_until(lambda: not leaked(), THREAD_EXIT_DEADLINE)
+    names = sorted(t.name for t in leaked())
+    assert not names, f"non-daemon threads leaked by the test: {names}"
+
+
+@pytest.fixture
+def sse_server() -> Iterator[SSEServer]:
+    """A started scripted SSE server (no scripts yet: add them with ``add_script``)."""
+    server = SSEServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Collector(pykka.ThreadingActor):
+    """Collects every ``Event`` it is told into ``events``; ``wait_for`` waits for a count.
+
+    Call ``events``/``wait_for`` on the actor object itself (``ref._actor``): both are
+    thread-safe through the condition.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cond = threading.Condition()
+        self._events: list[Event] = []
+        self.others: list[Any] = []
+
+    def on_receive(self, message: Any) -> Any:
+        with self.cond:
+            if isinstance(message, Event):
+                self._events.append(message)
+            else:
+                self.others.append(message)
+            self.cond.notify_all()
+        return None
+
+    @property
+    def events(self) -> list[Event]:
+        """A copy of the events received so far, in order."""
+        with self.cond:
+            return list(self._events)
+
+    def wait_for(self, n: int, timeout: float = 5.0) -> bool:
+        """True once at least ``n`` events arrived; False at the deadline."""
+        with self.cond:
+            return self.cond.wait_for(lambda: len(self._events) >= n, timeout)
+
+    def wait_until(self, predicate: Callable[[list[Event]], bool], timeout: float = 5.0) -> bool:
+        """True once ``predicate(events)`` holds; False at the deadline."""
+        with self.cond:
+            return self.cond.wait_for(lambda: predicate(self._events), timeout)
+
+
+class CollectorHandle:
+    """A collector's actor ref (to subscribe) and the actor object (to inspect)."""
+
+    def __init__(self, ref: pykka.ActorRef[Collector]) -> None:
+        self.ref = ref
+        self.actor: Collector = ref._actor  # the object: its lock makes reads safe
+
+    @property
+    def events(self) -> list[Event]:
+        return self.actor.events
+
+    def ids(self, stream: str | None = None) -> list[str | None]:
+        return [e.id for e in self.actor.events if stream is None or e.stream == stream]
+
+    def wait_for(self, n: int, timeout: float = 5.0) -> bool:
+        return self.actor.wait_for(n, timeout)
+
+    def wait_until(self, predicate: Callable[[list[Event]], bool], timeout: float = 5.0) -> bool:
+        return self.actor.wait_until(predicate, timeout)
+
+
+@pytest.fixture
+def make_collector() -> Iterator[Callable[[], CollectorHandle]]:
+    """Start any number of collectors; all are stopped at the end of the test."""
+    started: list[pykka.ActorRef[Collector]] = []
+
+    def make() -> CollectorHandle:
+        ref = Collector.start()
+        started.append(ref)
+        return CollectorHandle(ref)
+
+    try:
+        yield make
+    finally:
+        for ref in started:
+            ref.stop(block=True, timeout=THREAD_EXIT_DEADLINE)
+
+
+@pytest.fixture
+def collector(make_collector: Callable[[], CollectorHandle]) -> CollectorHandle:
+    """One started collector (stopped at the end of the test)."""
+    return make_collector()

@@ -1,0 +1,460 @@
+"""WebhookSink against a scripted local receiver (real sockets) and `responses` (statuses).
+
+The receiver binds 127.0.0.1 port 0, plays one scripted action per request (status with
+headers, connection reset, slow answer) and records what it accepted. Waits in the sink go
+through an injected fake sleep unless the test is about real interruption.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import random
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import responses
+
+from streamvisor.sinks import SinkError, WebhookSink, read_jsonl
+from streamvisor.sinks.webhook import _redact_url
+from streamvisor.sse import Event
+
+URL = "http://hook.test/ingest"
+
+
+def _events(n: int, start: int = 0) -> list[Event]:
+    return [
+        Event("ticker", str(i), "trade", f"p{i}", str(i), 1_700_000_000.0 + i)
+        for i in range(start, start + n)
+    ]
+
+
+class FakeTime:
+    """A monotonic clock that only moves when the sink sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> bool:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        return False
+
+
+# -- the scripted receiver -------------------------------------------------------------------
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.script: deque[tuple[Any, ...]] = deque()
+        self.lock = threading.Lock()
+        self.accepted: list[list[dict[str, Any]]] = []
+        self.requests: list[dict[str, Any]] = []
+        self.got_request = threading.Event()
+        self.release = threading.Event()
+        self.url = ""
+
+
+def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            with receiver.lock:
+                action = receiver.script.popleft() if receiver.script else ("status", 200)
+                receiver.requests.append(
+                    {"path": self.path, "headers": dict(self.headers), "body": body}
+                )
+            receiver.got_request.set()
+            if action[0] == "reset":
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.close_connection = True
+                return
+            if action[0] == "slow":  # never answers in time; not accepted
+                receiver.release.wait(timeout=10)
+                self.close_connection = True
+                return
+            status = action[1]
+            headers = action[2] if len(action) > 2 else {}
+            if 200 <= status < 300:
+                with receiver.lock:
+                    receiver.accepted.append(json.loads(body))
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    return Handler
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(rec))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    rec.url = f"http://127.0.0.1:{server.server_address[1]}/ingest"
+    try:
+        yield rec
+    finally:
+        rec.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+
+
+def _ids(batches: list[list[dict[str, Any]]]) -> list[str]:
+    return [record["id"] for batch in batches for record in batch]
+
+
+# -- real receiver -----------------------------------------------------------------------------
+
+
+def test_every_event_is_accepted_exactly_once_or_dead_lettered(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.script.extend(
+        [
+            ("status", 200),  # batch 1
+            ("status", 500),  # batch 2 ...
+            ("status", 429, {"Retry-After": "0"}),
+            ("status", 200),
+            ("reset",),  # batch 3 ...
+            ("status", 200),
+            ("slow",),  # batch 4 ...
+            ("status", 200),
+            ("status", 400),  # batch 5: dead at once
+            ("status", 500),  # batch 6: retries exhausted
+            ("status", 500),
+            ("status", 503),
+            ("status", 200),  # batch 7; batch 8 gets the default 200
+        ]
+    )
+    dead = tmp_path / "dead" / "hook.jsonl"
+    fake = FakeTime()
+    sink = WebhookSink(
+        receiver.url,
+        max_batch=4,
+        timeout=0.5,
+        retry_attempts=2,
+        dead_letter=str(dead),
+        sleep=fake.sleep,
+        clock=fake.clock,
+        rng=random.Random(7),
+    )
+    events = _events(30)
+    sink.write(events[:15])
+    sink.write(events[15:])
+    sink.close()
+
+    accepted = _ids(receiver.accepted)
+    dead_ids = [event.id for event in read_jsonl(str(dead))]
+    everything = sorted(accepted + dead_ids, key=lambda i: int(i or "-1"))
+    assert everything == [e.id for e in events]  # each exactly once
+    assert dead_ids == [str(i) for i in range(15, 23)]  # batches 5 and 6
+    assert all(len(batch) <= 4 for batch in receiver.accepted)
+    assert receiver.accepted[0] == [e.to_dict() for e in events[:4]]
+    errors = [json.loads(line)["error"] for line in dead.read_text().splitlines()]
+    assert errors == ["HTTP 400"] * 4 + ["HTTP 503 (gave up after 3 attempts)"] * 4
+    assert len(fake.sleeps) == 6
+    assert sink.stats == {
+        "delivered": 22,
+        "requests": 14,
+        "retried": 6,
+        "dead_lettered": 8,
+        "failed": 0,
+    }
+
+
+def test_setting_stop_event_during_a_retry_wait_dead_letters_everything_quickly(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.script.extend([("status", 500)] * 10)
+    dead = tmp_path / "dead.jsonl"
+    stop = threading.Event()
+    sink = WebhookSink(
+        receiver.url,
+        max_batch=2,
+        retry_initial=30.0,
+        retry_max=60.0,
+        dead_letter=str(dead),
+        stop_event=stop,
+    )
+
+    def stop_after_first_request() -> None:
+        receiver.got_request.wait(timeout=10)
+        stop.set()
+
+    stopper = threading.Thread(target=stop_after_first_request)
+    stopper.start()
+    started = time.monotonic()
+    try:
+        sink.write(_events(6))
+    finally:
+        stop.set()
+        stopper.join(timeout=10)
+        sink.close()
+    assert time.monotonic() - started < 10  # the retry wait was 21 s or more
+    assert [e.id for e in read_jsonl(str(dead))] == [str(i) for i in range(6)]
+    assert len(receiver.requests) == 1
+    assert sink.stats["dead_lettered"] == 6
+
+
+def test_logs_and_dead_letters_carry_no_credentials(
+    receiver: Receiver, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="streamvisor")
+    receiver.script.extend([("status", 500), ("status", 400)])
+    url = receiver.url.replace("http://", "http://alice:pa55-secret@") + "?token=q-secret&x=1"
+    dead = tmp_path / "dead.jsonl"
+    fake = FakeTime()
+    sink = WebhookSink(
+        url,
+        headers={"Authorization": "Bearer hdr-secret", "X-Api-Key": "key-secret"},
+        dead_letter=str(dead),
+        sleep=fake.sleep,
+    )
+    sink.write(_events(2))
+    sink.close()
+    assert len(receiver.requests) == 2
+    assert receiver.requests[0]["headers"]["X-Api-Key"] == "key-secret"
+    assert "Authorization" in receiver.requests[0]["headers"]
+    assert "***@127.0.0.1" in caplog.text and "token=***&x=1" in caplog.text
+    written = caplog.text + dead.read_text()
+    for secret in ("pa55-secret", "hdr-secret", "key-secret", "q-secret", "alice"):
+        assert secret not in written
+
+
+def test_a_network_error_without_a_dead_letter_file_raises_sink_error(
+    receiver: Receiver,
+) -> None:
+    receiver.script.extend([("reset",), ("reset",)])
+    sink = WebhookSink(receiver.url, retry_attempts=1, sleep=FakeTime().sleep)
+    with pytest.raises(SinkError, match="no dead_letter file configured") as info:
+        sink.write(_events(3))
+    sink.close()
+    assert "network error" in str(info.value)
+    assert sink.stats["failed"] == 3 and receiver.accepted == []
+
+
+# -- fake transport: statuses, headers, batching, rate limit ----------------------------------
+
+
+@pytest.fixture
+def fake_http() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def _sink(tmp_path: Path, fake: FakeTime, **kwargs: Any) -> WebhookSink:
+    options: dict[str, Any] = {
+        "dead_letter": str(tmp_path / "dead.jsonl"),
+        "sleep": fake.sleep,
+        "clock": fake.clock,
+        "rng": random.Random(1),
+    }
+    options.update(kwargs)
+    return WebhookSink(URL, **options)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 413, 422, 301])
+def test_a_status_no_retry_can_fix_is_dead_lettered_at_once(
+    fake_http: responses.RequestsMock, tmp_path: Path, status: int
+) -> None:
+    fake_http.post(URL, status=status)
+    fake = FakeTime()
+    sink = _sink(tmp_path, fake)
+    sink.write(_events(2))
+    assert len(fake_http.calls) == 1 and fake.sleeps == []
+    lines = [json.loads(x) for x in (tmp_path / "dead.jsonl").read_text().splitlines()]
+    assert [line["error"] for line in lines] == [f"HTTP {status}"] * 2
+    assert [Event.from_dict(line) for line in lines] == _events(2)
+
+
+def test_a_redirect_is_not_followed_and_the_batch_is_dead_lettered(
+    fake_http: responses.RequestsMock, tmp_path: Path
+) -> None:
+    fake_http.post(URL, status=302, headers={"Location": "http://hook.test/elsewhere"})
+    fake_http.get("http://hook.test/elsewhere", status=200)
+    sink = _sink(tmp_path, FakeTime())
+    sink.write(_events(1))
+    assert len(fake_http.calls) == 1
+    assert sink.stats["dead_lettered"] == 1 and sink.stats["delivered"] == 0
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        {"status": 500},
+        {"status": 502},
+        {"status": 503},
+        {"status": 408},
+        {"status": 429},
+        {"body": requests.ConnectionError("refused")},
+        {"body": requests.Timeout("slow")},
+    ],
+)
+def test_server_errors_timeouts_429_and_network_errors_are_retried_until_delivered(
+    fake_http: responses.RequestsMock, tmp_path: Path, failure: dict[str, Any]
+) -> None:
+    fake_http.post(URL, **failure)
+    fake_http.post(URL, **failure)
+    fake_http.post(URL, status=200)
+    fake = FakeTime()
+    sink = _sink(tmp_path, fake)
+    sink.write(_events(3))
+    assert len(fake_http.calls) == 3 and len(fake.sleeps) == 2
+    assert sink.stats["delivered"] == 3 and sink.stats["retried"] == 2
+    assert not (tmp_path / "dead.jsonl").exists()
+
+
+@pytest.mark.parametrize(("header", "floor"), [("1", 1.0), ("7", 7.0), ("junk", 0.0)])
+def test_retry_after_is_a_floor_under_the_backoff_delay(
+    fake_http: responses.RequestsMock, tmp_path: Path, header: str, floor: float
+) -> None:
+    fake_http.post(URL, status=429, headers={"Retry-After": header})
+    fake_http.post(URL, status=200)
+    fake = FakeTime()
+    sink = _sink(tmp_path, fake, retry_initial=0.5)
+    sink.write(_events(1))
+    (delay,) = fake.sleeps
+    assert max(floor, 0.5 * 0.7) <= delay <= max(floor * 1.1, 0.5)
+
+
+def test_the_delay_grows_exponentially_and_the_batch_is_dead_lettered_after_the_attempts(
+    fake_http: responses.RequestsMock, tmp_path: Path
+) -> None:
+    fake_http.post(URL, status=503)
+    fake = FakeTime()
+    sink = _sink(tmp_path, fake, retry_initial=1.0, retry_max=5.0, retry_attempts=4)
+    sink.write(_events(1))
+    assert len(fake_http.calls) == 5
+    for delay, base in zip(fake.sleeps, [1.0, 2.0, 4.0, 5.0], strict=True):
+        assert base * 0.7 <= delay <= base
+    (record,) = read_jsonl(str(tmp_path / "dead.jsonl"))
+    assert record == _events(1)[0]
+
+
+def test_the_request_is_a_json_array_of_event_dicts_with_the_configured_headers(
+    fake_http: responses.RequestsMock, tmp_path: Path
+) -> None:
+    fake_http.post(URL, status=204)
+    sink = _sink(tmp_path, FakeTime(), headers={"X-Token": "t", "content-type": "text/plain"})
+    events = [*_events(1), Event("s", None, "message", "caf\u00e9 \u2603", None, 0.0)]
+    sink.write(events)
+    request = fake_http.calls[0].request
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers["X-Token"] == "t"
+    assert request.body is not None
+    assert json.loads(request.body) == [event.to_dict() for event in events]
+
+
+def test_a_write_larger_than_max_batch_is_split_into_batches(
+    fake_http: responses.RequestsMock, tmp_path: Path
+) -> None:
+    fake_http.post(URL, status=200)
+    sink = _sink(tmp_path, FakeTime(), max_batch=3)
+    sink.write(_events(10))
+    sizes = [len(json.loads(call.request.body or b"")) for call in fake_http.calls]
+    assert sizes == [3, 3, 3, 1]
+
+
+def test_the_rate_limit_spaces_requests_on_the_injected_clock(
+    fake_http: responses.RequestsMock, tmp_path: Path
+) -> None:
+    fake = FakeTime()
+    sent_at: list[float] = []
+
+    def accept(request: Any) -> tuple[int, dict[str, str], str]:
+        sent_at.append(fake.now)
+        return (200, {}, "")
+
+    fake_http.add_callback(responses.POST, URL, callback=accept)
+    sink = _sink(tmp_path, fake, max_batch=1, rate=4.0, burst=2)
+    sink.write(_events(6))
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(sent_at)]
+    assert gaps == [0.0, 0.25, 0.25, 0.25, 0.25]
+    assert fake.sleeps == pytest.approx([0.25] * 4)
+
+
+def test_while_stopping_a_batch_gets_one_attempt_and_nothing_waits(
+    fake_http: responses.RequestsMock, tmp_path: Path
+) -> None:
+    fake_http.post(URL, status=200)
+    fake_http.post(URL, status=500)
+    stop = threading.Event()
+    stop.set()
+    fake = FakeTime()
+    sink = _sink(tmp_path, fake, max_batch=2, rate=1.0, burst=1, stop_event=stop)
+    sink.write(_events(6))
+    assert len(fake_http.calls) == 2 and fake.sleeps == []
+    assert sink.stats["delivered"] == 2
+    dead = read_jsonl(str(tmp_path / "dead.jsonl"))
+    assert [e.id for e in dead] == ["2", "3", "4", "5"]
+
+
+def test_an_unwritable_dead_letter_file_raises_sink_error(
+    fake_http: responses.RequestsMock, tmp_path: Path
+) -> None:
+    fake_http.post(URL, status=400)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    sink = _sink(tmp_path, FakeTime(), dead_letter=str(blocker / "dead.jsonl"))
+    with pytest.raises(SinkError, match="neither delivered"):
+        sink.write(_events(1))
+    assert sink.stats["failed"] == 1
+
+
+def test_close_is_idempotent_and_leaves_a_given_session_open(
+    fake_http: responses.RequestsMock, tmp_path: Path
+) -> None:
+    fake_http.post(URL, status=200)
+    session = requests.Session()
+    sink = _sink(tmp_path, FakeTime(), session=session)
+    sink.flush()
+    sink.close()
+    sink.close()
+    with pytest.raises(SinkError, match="after close"):
+        sink.write(_events(1))
+    assert session.post(URL).status_code == 200
+    session.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://h:1/p?a=1", "http://h:1/p?a=1"),
+        ("https://u:p@h/p", "https://***@h/p"),
+        ("https://u@h/p#frag", "https://***@h/p"),
+        (
+            "http://h/p?access_token=x&api_key=y&sig=z&q=1",
+            "http://h/p?access_token=***&api_key=***&sig=***&q=1",
+        ),
+        ("http://[::1", "<invalid url>"),
+    ],
+)
+def test_redacted_urls_hide_userinfo_and_secret_query_values(url: str, shown: str) -> None:
+    assert _redact_url(url) == shown

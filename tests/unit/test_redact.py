@@ -1,0 +1,156 @@
+"""Redaction of URLs, headers, env var names and free text."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamvisor.redact import (
+    Redactor,
+    is_secret_header,
+    is_secret_name,
+    is_secret_param,
+    redact_headers,
+    redact_url,
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://user:pw@host/p", "https://user:***@host/p"),
+        ("https://user@host/p", "https://user@host/p"),
+        ("http://host:8080/p?page=2", "http://host:8080/p?page=2"),
+        ("http://h/p?token=abc&page=2", "http://h/p?token=***&page=2"),
+        ("http://h/p?ACCESS_TOKEN=abc", "http://h/p?ACCESS_TOKEN=***"),
+        ("http://h/p?api_key=a&apikey=b&key=c", "http://h/p?api_key=***&apikey=***&key=***"),
+        ("http://h/p?sig=a&signature=b&auth=c", "http://h/p?sig=***&signature=***&auth=***"),
+        (
+            "http://h/p?password=a&passwd=b&secret=c",
+            "http://h/p?password=***&passwd=***&secret=***",
+        ),
+        ("http://h/p?code=a", "http://h/p?code=***"),
+        (
+            "http://h/p?x_auth_thing=a&client_secret=b",
+            "http://h/p?x_auth_thing=***&client_secret=***",
+        ),
+        ("http://u:p%40ss@h/p?q=1#frag", "http://u:***@h/p?q=1#frag"),
+        ("http://h/p?flag&token=", "http://h/p?flag&token=***"),
+        ("", ""),
+        ("not a url", "not a url"),
+    ],
+)
+def test_redact_url_masks_passwords_and_secret_query_values(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    "junk",
+    ["http://[::1", "http://u:pw@[bad/p?token=x", "://", "?", "http://h:notaport/", "\x00\xff"],
+)
+def test_redact_url_never_raises_on_junk(junk: str) -> None:
+    result = redact_url(junk)
+    assert isinstance(result, str)
+
+
+def test_redact_url_still_masks_credentials_in_urls_it_cannot_parse() -> None:
+    assert redact_url("http://u:pw@[bad/p?token=x&a=1") == "http://u:***@[bad/p?token=***&a=1"
+
+
+def test_redact_url_masks_a_non_string_entirely() -> None:
+    assert redact_url(None) == "***"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("Authorization", True),
+        ("proxy-authorization", True),
+        ("Cookie", True),
+        ("SET-COOKIE", True),
+        ("X-Api-Key", True),
+        ("X-Auth-Token", True),
+        ("X-Session-Id", True),
+        ("X-Client-Secret", True),
+        ("X-Signature", True),
+        ("X-Password", True),
+        ("Accept", False),
+        ("Last-Event-ID", False),
+        ("Content-Type", False),
+        ("User-Agent", False),
+    ],
+)
+def test_is_secret_header_recognises_credential_headers(name: str, secret: bool) -> None:
+    assert is_secret_header(name) is secret
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("TICKER_TOKEN", True),
+        ("api_key", True),
+        ("DB_PASSWORD", True),
+        ("PASSWD", True),
+        ("CLIENT_SECRET", True),
+        ("GOOGLE_APPLICATION_CREDENTIALS", True),
+        ("BASIC_AUTH", True),
+        ("HOME", False),
+        ("PORT", False),
+        ("READ_TIMEOUT", False),
+    ],
+)
+def test_is_secret_name_recognises_secret_looking_env_vars(name: str, secret: bool) -> None:
+    assert is_secret_name(name) is secret
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("token", True), ("Code", True), ("my_api_key", True), ("page", False), ("q", False)],
+)
+def test_is_secret_param_recognises_secret_query_names(name: str, secret: bool) -> None:
+    assert is_secret_param(name) is secret
+
+
+def test_redact_headers_masks_only_secret_values_and_keeps_the_input() -> None:
+    headers = {"Authorization": "Bearer abc", "Accept": "text/event-stream", "X-Api-Key": "k"}
+    assert redact_headers(headers) == {
+        "Authorization": "***",
+        "Accept": "text/event-stream",
+        "X-Api-Key": "***",
+    }
+    assert headers["Authorization"] == "Bearer abc"
+
+
+@pytest.mark.parametrize(
+    ("secrets", "text", "expected"),
+    [
+        ([], "nothing to hide", "nothing to hide"),
+        (["hunter22"], "password is hunter22!", "password is ***!"),
+        (["hunter22"], "hunter22hunter22", "******"),
+        (["abc"], "abc is too short to be a secret", "abc is too short to be a secret"),
+        (["tok-1", "tok-1234"], "tok-1234 and tok-1", "*** and ***"),
+        (["a+b?c"], "regex chars a+b?c stay literal", "regex chars *** stay literal"),
+        (["p@ss word"], "url http://h/?x=p%40ss%20word", "url http://h/?x=***"),
+        ([], "Authorization: Bearer eyJhbGciOi.x-y_z", "Authorization: Bearer ***"),
+        ([], "header basic dXNlcjpwYXNz==", "header basic ***"),
+        ([], "GET https://bob:pa55@host/x failed", "GET https://bob:***@host/x failed"),
+        ([], "mail bob@example.com", "mail bob@example.com"),
+    ],
+)
+def test_redactor_scrubs_known_secrets_and_credential_patterns(
+    secrets: list[str], text: str, expected: str
+) -> None:
+    assert Redactor(secrets).scrub(text) == expected
+
+
+def test_redactor_add_takes_effect_on_the_next_scrub() -> None:
+    redactor = Redactor()
+    assert redactor.scrub("s3cr3t-value") == "s3cr3t-value"
+    redactor.add("s3cr3t-value")
+    assert redactor.scrub("got s3cr3t-value") == "got ***"
+    assert "s3cr3t-value" in redactor.secrets
+
+
+def test_redactor_ignores_empty_and_short_secrets() -> None:
+    redactor = Redactor(["", "ab", "xyz"])
+    assert redactor.secrets == frozenset()
+    assert redactor.scrub("ab xyz") == "ab xyz"
