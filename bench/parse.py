@@ -68,17 +68,23 @@ def _chunked(blob: bytes, size: int) -> list[bytes]:
     return [blob[i : i + size] for i in range(0, len(blob), size)]
 
 
-def _single_line_events(event_size: int, total: int, eol: bytes) -> tuple[bytes, Parsed]:
-    """Events of ``id``, ``event`` and one ``data`` line, ``event_size`` bytes each on the wire."""
+def _single_line_events(
+    event_size: int, total: int, eol: bytes, blank: bytes | None = None
+) -> tuple[bytes, Parsed]:
+    """Events of ``id``, ``event`` and one ``data`` line, ``event_size`` bytes each on the wire.
+
+    ``blank`` is the empty line that ends each event (``eol`` unless given).
+    """
+    blank = eol if blank is None else blank
     parts: list[bytes] = []
     expected: Parsed = []
     count = total // event_size
     for i in range(count):
         kind = "tick" if i % 3 else "message"
         head = b"id: %d" % i + eol + (b"event: tick" + eol if i % 3 else b"")
-        filler = event_size - len(head) - len(b"data: ") - 9 - 2 * len(eol)
+        filler = event_size - len(head) - len(b"data: ") - 9 - len(eol) - len(blank)
         data = f"{i:08d} " + "x" * max(filler, 0)
-        parts.append(head + b"data: " + data.encode() + eol + eol)
+        parts.append(head + b"data: " + data.encode() + eol + blank)
         expected.append((kind, data))
     return b"".join(parts), expected
 
@@ -111,12 +117,17 @@ def build_scenarios(total: int) -> list[Scenario]:
     b64, e64 = _single_line_events(64, total // 2, b"\n")
     multi, emulti = _multi_line_events(total)
     crlf, ecrlf = _single_line_events(256, total, b"\r\n")
+    cr, ecr = _single_line_events(256, total, b"\r")
+    mixed, emixed = _single_line_events(256, total, b"\n", b"\r\n")
     return [
         make("256 B events, 64 KiB chunks", b256, e256, 64 << 10),
         make("256 B events, 1 KiB chunks", b256, e256, 1 << 10),
         make("64 B events, 64 KiB chunks", b64, e64, 64 << 10),
         make("multi-line events, 64 KiB chunks", multi, emulti, 64 << 10),
         make("CRLF 256 B events, 64 KiB chunks", crlf, ecrlf, 64 << 10),
+        make("CR-only 256 B events, 64 KiB chunks", cr, ecr, 64 << 10),
+        # Spec edge, not a speed scenario: lines end in LF, events in CRLF ("\n\r\n").
+        make("LF lines + CRLF blank, 64 KiB chunks", mixed, emixed, 64 << 10),
     ]
 
 

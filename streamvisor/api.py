@@ -112,14 +112,22 @@ class Streamvisor:
         return cls.from_loaded(config, **kwargs)
 
     @classmethod
-    def from_loaded(cls, config: Config, **kwargs: Any) -> Streamvisor:
-        """Build from an already loaded ``Config``."""
+    def from_loaded(
+        cls, config: Config, *, stop_event: threading.Event | None = None, **kwargs: Any
+    ) -> Streamvisor:
+        """Build from an already loaded ``Config``.
+
+        Args:
+            config: the validated config.
+            stop_event: set when stopping, so sinks that wait (webhook retries) give up.
+            **kwargs: passed to ``Streamvisor()``.
+        """
         from streamvisor.sinks import build_sink
 
         sv = cls(config.streams, **kwargs)
         for sink_config in config.sinks:
             sv.add_sink(
-                build_sink(sink_config),
+                build_sink(sink_config, stop_event),
                 streams=sink_config.streams,
                 events=sink_config.events,
                 buffer=sink_config.buffer,
@@ -144,19 +152,18 @@ class Streamvisor:
             self._hub.tell(sub)
         self._pending.clear()
         for spec in self._specs.values():
-            self._launch(spec)
+            checkpoint = self._checkpoints.get(spec.name)
+            self._hub.tell(
+                SeedDedup(
+                    spec.name,
+                    tuple(checkpoint.recent) if checkpoint is not None else (),
+                    spec.dedup_window,
+                )
+            )
+            self._supervisor.tell(
+                AddStream(spec, checkpoint.last_event_id if checkpoint is not None else None)
+            )
         return self
-
-    def _launch(self, spec: StreamSpec) -> None:
-        assert self._hub is not None and self._supervisor is not None
-        checkpoint = self._checkpoints.get(spec.name)
-        last_id = None
-        if checkpoint is not None:
-            last_id = checkpoint.last_event_id
-            self._hub.tell(SeedDedup(spec.name, tuple(checkpoint.recent), spec.dedup_window))
-        elif spec.dedup_window != self._dedup_window:
-            self._hub.tell(SeedDedup(spec.name, (), spec.dedup_window))
-        self._supervisor.tell(AddStream(spec, last_id))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop in order: streams, then hub drain, then our sinks. Idempotent.
@@ -288,12 +295,14 @@ class Streamvisor:
         if spec.name in self._specs:
             raise ValueError(f"duplicate stream name {spec.name!r}")
         self._specs[spec.name] = spec
-        if last_event_id is not None:
+        if self._started and not self._stopped:
+            # The hub keeps the stream's dedup window across remove/add (reload).
+            assert self._supervisor is not None
+            self._supervisor.tell(AddStream(spec, last_event_id))
+        elif last_event_id is not None:
             from streamvisor.checkpoint import Checkpoint
 
             self._checkpoints[spec.name] = Checkpoint(last_event_id)
-        if self._started and not self._stopped:
-            self._launch(spec)
 
     def remove_stream(self, name: str) -> bool:
         """Stop a stream and forget it."""

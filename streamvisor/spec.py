@@ -114,6 +114,11 @@ class StreamSpec:
         if not isinstance(self.max_event_size, int) or self.max_event_size < 64:
             raise ValueError(f"stream {self.name!r}: max_event_size must be an integer >= 64")
 
+    def __repr__(self) -> str:
+        from streamvisor.redact import redact_url
+
+        return f"StreamSpec(name={self.name!r}, url={redact_url(self.url)!r}, method={self.method!r})"
+
     def body_bytes(self) -> tuple[bytes | None, str | None]:
         """The request body and its content type (None when there is no body)."""
         if self.body is None:

@@ -63,33 +63,33 @@ def sse_server() -> Iterator[SSEServer]:
         server.stop()
 
 
-class Collector(pykka.ThreadingActor):
-    """Collects every ``Event`` it is told into ``events``; ``wait_for`` waits for a count.
-
-    Call ``events``/``wait_for`` on the actor object itself (``ref._actor``): both are
-    thread-safe through the condition.
-    """
+class Collected:
+    """Events received by a ``Collector``, shared with the test thread (thread-safe)."""
 
     def __init__(self) -> None:
-        super().__init__()
         self.cond = threading.Condition()
         self._events: list[Event] = []
-        self.others: list[Any] = []
+        self._others: list[Any] = []
 
-    def on_receive(self, message: Any) -> Any:
+    def add(self, message: Any) -> None:
         with self.cond:
             if isinstance(message, Event):
                 self._events.append(message)
             else:
-                self.others.append(message)
+                self._others.append(message)
             self.cond.notify_all()
-        return None
 
     @property
     def events(self) -> list[Event]:
         """A copy of the events received so far, in order."""
         with self.cond:
             return list(self._events)
+
+    @property
+    def others(self) -> list[Any]:
+        """Messages that were not events (e.g. ``SubscriberOverflow``)."""
+        with self.cond:
+            return list(self._others)
 
     def wait_for(self, n: int, timeout: float = 5.0) -> bool:
         """True once at least ``n`` events arrived; False at the deadline."""
@@ -102,42 +102,45 @@ class Collector(pykka.ThreadingActor):
             return self.cond.wait_for(lambda: predicate(self._events), timeout)
 
 
-class CollectorHandle:
-    """A collector's actor ref (to subscribe) and the actor object (to inspect)."""
+class Collector(pykka.ThreadingActor):
+    """A subscriber actor that appends every message it is told to a ``Collected``."""
 
-    def __init__(self, ref: pykka.ActorRef[Collector]) -> None:
-        self.ref = ref
-        self.actor: Collector = ref._actor  # the object: its lock makes reads safe
+    def __init__(self, collected: Collected) -> None:
+        super().__init__()
+        self._collected = collected
 
-    @property
-    def events(self) -> list[Event]:
-        return self.actor.events
+    def on_receive(self, message: Any) -> Any:
+        self._collected.add(message)
+        return None
+
+
+class CollectorHandle(Collected):
+    """A started ``Collector``: ``ref`` to subscribe it, and what it received."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ref: pykka.ActorRef[Collector] = Collector.start(self)
 
     def ids(self, stream: str | None = None) -> list[str | None]:
-        return [e.id for e in self.actor.events if stream is None or e.stream == stream]
-
-    def wait_for(self, n: int, timeout: float = 5.0) -> bool:
-        return self.actor.wait_for(n, timeout)
-
-    def wait_until(self, predicate: Callable[[list[Event]], bool], timeout: float = 5.0) -> bool:
-        return self.actor.wait_until(predicate, timeout)
+        """The ids of the events received (of one stream, or all), in order."""
+        return [e.id for e in self.events if stream is None or e.stream == stream]
 
 
 @pytest.fixture
 def make_collector() -> Iterator[Callable[[], CollectorHandle]]:
     """Start any number of collectors; all are stopped at the end of the test."""
-    started: list[pykka.ActorRef[Collector]] = []
+    started: list[CollectorHandle] = []
 
     def make() -> CollectorHandle:
-        ref = Collector.start()
-        started.append(ref)
-        return CollectorHandle(ref)
+        handle = CollectorHandle()
+        started.append(handle)
+        return handle
 
     try:
         yield make
     finally:
-        for ref in started:
-            ref.stop(block=True, timeout=THREAD_EXIT_DEADLINE)
+        for handle in started:
+            handle.ref.stop(block=True, timeout=THREAD_EXIT_DEADLINE)
 
 
 @pytest.fixture

@@ -1,0 +1,77 @@
+"""Small helpers shared by the benchmark scripts: tables, percentiles, RSS, thread counts.
+
+Benchmarks are scripts, not tests: they print tables and ratios against baselines measured
+in the same run, never pass/fail on absolute timings.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Sequence
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_DIR = os.path.dirname(BENCH_DIR)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) by nearest rank; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def status_value(key: str) -> int:
+    """A ``/proc/self/status`` value in bytes (for kB fields such as VmRSS) or as a count."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                parts = line.split()
+                value = int(parts[1])
+                return value * 1024 if len(parts) > 2 and parts[2] == "kB" else value
+    raise KeyError(key)
+
+
+def rss() -> int:
+    """Resident set size of this process, in bytes."""
+    return status_value("VmRSS")
+
+
+def threads() -> int:
+    """OS threads of this process."""
+    return status_value("Threads")
+
+
+def mib(n: float) -> str:
+    return f"{n / (1 << 20):.1f}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub-flavoured Markdown table (pasteable into the README)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(cells[0]), sep, *(line(r) for r in cells[1:])])
+
+
+def ratio(value: float, base: float) -> str:
+    if not base or math.isnan(base) or math.isnan(value):
+        return "n/a"
+    return f"{value / base:.2f}x"
+
+
+def ensure_repo_on_path() -> None:
+    """Make ``streamvisor`` importable when the script runs from a checkout."""
+    if REPO_DIR not in sys.path:
+        sys.path.insert(0, REPO_DIR)
+
+
+def machine_note() -> str:
+    return f"python {sys.version.split()[0]}, {os.cpu_count()} cores, pid {os.getpid()}"
