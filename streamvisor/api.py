@@ -180,20 +180,20 @@ class Streamvisor:
         hub, supervisor = self._hub, self._supervisor
         assert hub is not None and supervisor is not None
         try:
-            refs = supervisor.ask(StopStreams(timeout), timeout=_remaining(deadline))
+            refs: list[Any] = _ask(supervisor, StopStreams(timeout), _remaining(deadline))
             for ref in refs:
                 ref.actor_stopped.wait(_remaining(deadline))
             supervisor.stop(block=True, timeout=_remaining(deadline))
         except (pykka.Timeout, pykka.ActorDeadError):
             log.warning("streams did not stop within %.1fs", timeout)
         try:
-            hub.ask(FLUSH_ALL, timeout=_remaining(deadline))
+            _ask(hub, FLUSH_ALL, _remaining(deadline))
             for name, ref in self._sinks.items():
                 try:
                     ref.stop(block=True, timeout=_remaining(deadline))
                 except pykka.Timeout:
                     log.warning("sink %s did not finish writing within the deadline", name)
-            self.final_positions = hub.ask(POSITIONS, timeout=_remaining(deadline))
+            self.final_positions = _ask(hub, POSITIONS, _remaining(deadline))
             hub.stop(block=True, timeout=_remaining(deadline))
         except (pykka.Timeout, pykka.ActorDeadError):
             log.warning("hub did not drain within %.1fs", timeout)
@@ -321,7 +321,7 @@ class Streamvisor:
         if self._supervisor is None or self._stopped:
             return False
         try:
-            return self._supervisor.ask(message, timeout=_ASK_TIMEOUT)
+            return _ask(self._supervisor, message, _ASK_TIMEOUT)
         except pykka.ActorDeadError:
             return False
 
@@ -332,8 +332,8 @@ class Streamvisor:
         subscribers: dict[str, Any] = {}
         if self._supervisor is not None and self._hub is not None and not self._stopped:
             try:
-                streams = self._supervisor.ask(Snapshot(), timeout=_ASK_TIMEOUT)
-                hub = self._hub.ask(Snapshot(), timeout=_ASK_TIMEOUT)
+                streams = _ask(self._supervisor, Snapshot(), _ASK_TIMEOUT)
+                hub = _ask(self._hub, Snapshot(), _ASK_TIMEOUT)
             except pykka.ActorDeadError:
                 hub = {"streams": {}, "subscribers": {}}
             subscribers = hub["subscribers"]
@@ -356,13 +356,18 @@ class Streamvisor:
         """Checkpoint positions: per stream, the Last-Event-ID every sink has written."""
         if self._hub is None or self._stopped:
             return dict(self.final_positions)
-        result: Positions = self._hub.ask(POSITIONS, timeout=_ASK_TIMEOUT)
+        result: Positions = _ask(self._hub, POSITIONS, _ASK_TIMEOUT)
         return result
 
     @property
     def sinks(self) -> dict[str, Sink]:
         """The built-in sinks by name."""
         return dict(self._sink_objects)
+
+
+def _ask(ref: pykka.ActorRef[Any], message: Any, timeout: float) -> Any:
+    """Ask from outside the actor system, always with a timeout (never from an actor)."""
+    return ref.ask(message, block=True, timeout=timeout)
 
 
 def _remaining(deadline: float) -> float:

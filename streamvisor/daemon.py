@@ -271,7 +271,11 @@ class Daemon:
         from streamvisor.metrics import build_registry
 
         admin = AdminServer(
-            host, port, snapshot=self.snapshot, ready=self.ready, registry=build_registry(self.snapshot)
+            host,
+            port,
+            snapshot=self.snapshot,
+            ready=self.ready,
+            registry=build_registry(self.snapshot),
         )
         bound = admin.start()
         log.info("admin endpoint on http://%s:%d (/health /ready /streams /metrics)", *bound)

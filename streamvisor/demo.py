@@ -91,7 +91,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
         return run_demo_daemon(args)
     configure_logging(args.log_level, "text")
-    names = [_NAMES[i % len(_NAMES)] + ("" if i < len(_NAMES) else str(i)) for i in range(args.streams)]
+    names = [
+        _NAMES[i % len(_NAMES)] + ("" if i < len(_NAMES) else str(i)) for i in range(args.streams)
+    ]
     source = DemoSource(names, rate=15.0, chaos=DEMO_FAULTS, seed=int(time.time()), heartbeat=1.0)
     printer = _RestartPrinter(logging.INFO)
     sup_log = logging.getLogger("streamvisor.actors.supervisor")
@@ -120,9 +122,7 @@ def run_demo(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + 5.0
         with state.cond:
             state.cond.wait_for(
-                lambda: all(
-                    len(set(state.ids.get(n, []))) >= published[n] for n in names
-                ),
+                lambda: all(len(set(state.ids.get(n, []))) >= published[n] for n in names),
                 timeout=max(deadline - time.monotonic(), 0.0),
             )
         status = sv.status()

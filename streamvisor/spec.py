@@ -117,7 +117,9 @@ class StreamSpec:
     def __repr__(self) -> str:
         from streamvisor.redact import redact_url
 
-        return f"StreamSpec(name={self.name!r}, url={redact_url(self.url)!r}, method={self.method!r})"
+        return (
+            f"StreamSpec(name={self.name!r}, url={redact_url(self.url)!r}, method={self.method!r})"
+        )
 
     def body_bytes(self) -> tuple[bytes | None, str | None]:
         """The request body and its content type (None when there is no body)."""

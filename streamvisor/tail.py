@@ -19,8 +19,8 @@ from streamvisor.api import Streamvisor
 from streamvisor.backoff import BackoffPolicy
 from streamvisor.logsetup import configure_logging
 from streamvisor.redact import Redactor, is_secret_header
-from streamvisor.sse import Event
 from streamvisor.spec import StreamSpec
+from streamvisor.sse import Event
 from streamvisor.states import StreamState
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

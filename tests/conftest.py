@@ -147,3 +147,37 @@ def make_collector() -> Iterator[Callable[[], CollectorHandle]]:
 def collector(make_collector: Callable[[], CollectorHandle]) -> CollectorHandle:
     """One started collector (stopped at the end of the test)."""
     return make_collector()
+
+
+class Blocker(pykka.ThreadingActor):
+    """A subscriber that blocks on ``gate`` before handling each message (a slow consumer)."""
+
+    def __init__(self, gate: threading.Event, collected: Collected) -> None:
+        super().__init__()
+        self._gate = gate
+        self._collected = collected
+
+    def on_receive(self, message: Any) -> Any:
+        self._gate.wait(30.0)  # far past every test deadline; the fixture opens the gate
+        self._collected.add(message)
+        return None
+
+
+class BlockerHandle(Collected):
+    """A started ``Blocker``: ``ref`` to subscribe it, ``gate`` to let it go on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.ref: pykka.ActorRef[Blocker] = Blocker.start(self.gate, self)
+
+
+@pytest.fixture
+def blocker() -> Iterator[BlockerHandle]:
+    """A subscriber stuck until ``blocker.gate.set()``; the gate opens at the end anyway."""
+    handle = BlockerHandle()
+    try:
+        yield handle
+    finally:
+        handle.gate.set()
+        handle.ref.stop(block=True, timeout=THREAD_EXIT_DEADLINE)

@@ -260,7 +260,7 @@ class HubActor(pykka.ThreadingActor):
             else:
                 tell = slot.ref.tell
                 room = _ACTOR_WINDOW - qsize() if qsize is not None else len(buffer)
-                n = min(room, len(buffer))
+                n = max(0, min(room, len(buffer)))  # an inbox past the window: send none
                 for _ in range(n):
                     tell(buffer.popleft()[0])
                 slot.delivered += n

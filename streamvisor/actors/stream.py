@@ -127,6 +127,9 @@ class StreamActor(pykka.ThreadingActor):
         crashed = connected = False
         started = 0.0
         events = 0
+        # The id to resume from: the decoder's, but only once its events were published (a
+        # crash in the classify hook must not skip the events of the batch it interrupted).
+        resume_id = self._last_id
         conn: ConnectionLike | None = None
         try:
             conn = self._connect(spec, self._last_id)
@@ -154,6 +157,7 @@ class StreamActor(pykka.ThreadingActor):
                             batch = self._classify(batch)
                         if batch:
                             publish(Publish(name, batch))
+                    resume_id = decoder.last_event_id
                 decoder.end()
                 if control.reason is None:
                     error = EndOfStreamError()
@@ -182,7 +186,7 @@ class StreamActor(pykka.ThreadingActor):
             connected=connected,
             uptime=(self._clock() - started) if connected else 0.0,
             events=events,
-            last_event_id=decoder.last_event_id,
+            last_event_id=resume_id,
             retry_ms=decoder.retry,
             crashed=crashed,
             requested=reason == "reconnect",

@@ -181,6 +181,9 @@ class SupervisorActor(pykka.ThreadingActor):
         if msg.retry_ms is not None:
             entry.retry_ms = msg.retry_ms
         if msg.stopping or self._stopping or entry.state is StreamState.CLOSED:
+            if entry.state is StreamState.CONNECTING and not self._stopping:
+                self._spawn(entry)  # reconnect came while the closed connection wound down
+                return
             self._set_state(entry, StreamState.CLOSED)
             return
         outcome = Outcome(
@@ -195,7 +198,8 @@ class SupervisorActor(pykka.ThreadingActor):
         self._apply(entry, decision)
 
     def _decide(self, entry: _Entry, outcome: Outcome) -> Decision:
-        hint = entry.retry_ms / 1000.0 if entry.retry_ms is not None else None
+        # A server's retry: is honoured, but capped at a day (like Retry-After).
+        hint = min(entry.retry_ms, 86_400_000) / 1000.0 if entry.retry_ms is not None else None
         handler = entry.spec.handler
         override: bool | None = None
         if handler is not None and not outcome.requested:
@@ -231,9 +235,7 @@ class SupervisorActor(pykka.ThreadingActor):
             self._set_state(entry, StreamState.CLOSED)
             return
         if decision.kind is Kind.FAIL:
-            log.error(
-                "stream %s failed: %s", name, decision.reason, extra={**extra, "final": True}
-            )
+            log.error("stream %s failed: %s", name, decision.reason, extra={**extra, "final": True})
             self._set_state(entry, StreamState.FAILED)
             return
         entry.restarts += 1
@@ -287,7 +289,7 @@ class SupervisorActor(pykka.ThreadingActor):
         entry = self._entries.get(name)
         if entry is None or self._stopping:
             return False
-        if entry.ref is not None:
+        if entry.ref is not None and entry.state is not StreamState.CLOSED:
             entry.control.interrupt("reconnect")
             return True
         if entry.timer is not None:
@@ -301,7 +303,9 @@ class SupervisorActor(pykka.ThreadingActor):
             self._rng,
         )
         self._set_state(entry, StreamState.CONNECTING)
-        self._spawn(entry)
+        if entry.ref is None:
+            self._spawn(entry)
+        # else: closed but still winding down; its Exited (with its last id) spawns the next.
         return True
 
     def _close(self, name: str, *, forget: bool) -> bool:
@@ -352,8 +356,10 @@ class SupervisorActor(pykka.ThreadingActor):
         for entry in list(self._entries.values()):
             ref = entry.ref
             if ref is not None and not ref.is_alive():
-                # Died without an Exited (BaseException, or killed): treat as a crash.
-                self._exited(
+                # Died without an Exited (BaseException, or killed): treat as a crash. Told,
+                # not handled here: an Exited the actor sent just before dying is already in
+                # the inbox and must win (this one then carries a stale generation).
+                self.actor_ref.tell(
                     Exited(
                         entry.spec.name,
                         entry.gen,
@@ -369,6 +375,8 @@ class SupervisorActor(pykka.ThreadingActor):
         self._schedule_sweep()
 
     def _set_state(self, entry: _Entry, state: StreamState) -> None:
+        if entry.state is state:
+            return  # not a change: on_state hears each change once
         entry.state = state
         if self._on_state is not None:
             try:

@@ -9,5 +9,11 @@ from streamvisor.sinks.stdout import StdoutSink
 from streamvisor.sinks.webhook import WebhookSink
 
 __all__ = [
+    "FileSink",
+    "Sink",
+    "SinkError",
+    "StdoutSink",
+    "WebhookSink",
     "build_sink",
-    "FileSink", "Sink", "SinkError", "StdoutSink", "WebhookSink", "read_jsonl"]
+    "read_jsonl",
+]

@@ -23,7 +23,7 @@ from streamvisor.hooks import EventClass, ProtocolHandler
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
 from streamvisor.states import StreamState
-from tests.conftest import CollectorHandle, wait_until
+from tests.conftest import BlockerHandle, CollectorHandle, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,7 +33,11 @@ MANY = RestartLimit(count=10_000, within=60.0)
 
 
 class _Block:
-    """A read that blocks until the connection is interrupted."""
+    """A read that blocks until the connection is interrupted (then ``linger`` seconds more,
+    like a connection still in the middle of its connect)."""
+
+    def __init__(self, linger: float = 0.0) -> None:
+        self.linger = linger
 
 
 BLOCK = _Block()
@@ -70,6 +74,8 @@ class FakeConnection:
         item = self._chunks.pop(0)
         if isinstance(item, _Block):
             self.interrupted.wait(30.0)  # far past every test deadline: never hangs a run
+            if item.linger:
+                threading.Event().wait(item.linger)
             return b""
         if isinstance(item, BaseException):
             raise item
@@ -458,7 +464,8 @@ def test_reconnect_restarts_a_failed_stream_with_a_fresh_policy(
 def test_reconnect_right_after_close_starts_the_stream_again(
     make_sv: Callable[..., Streamvisor], collector: CollectorHandle
 ) -> None:
-    factory = FakeFactory.playing([Attempt([ev(1), BLOCK]), Attempt([ev(2), BLOCK])])
+    slow_to_end = _Block(linger=0.2)  # the closed connection reports back after reconnect
+    factory = FakeFactory.playing([Attempt([ev(1), slow_to_end]), Attempt([ev(2), BLOCK])])
     sv = make_sv([spec()], factory)
     sv.subscribe(collector.ref)
     sv.start()
@@ -587,3 +594,24 @@ def test_a_reused_id_with_new_content_is_delivered_and_counted(
     assert collector.wait_for(2, DEADLINE)
     assert [e.data for e in collector.events] == ["first", "counter restarted"]
     assert sv.status()["streams"]["s"]["reused_ids"] == 1
+
+
+def test_a_subscriber_with_a_crowded_inbox_is_buffered_and_its_counts_stay_true(
+    make_sv: Callable[..., Streamvisor], blocker: BlockerHandle
+) -> None:
+    factory = FakeFactory.playing([Attempt([ev(1), ev(2), ev(3), BLOCK])])
+    sv = make_sv([spec()], factory)
+    name = sv.subscribe(blocker.ref)
+    for i in range(100):  # the subscriber's inbox is already past the hub's window
+        blocker.ref.tell(f"own message {i}")
+    sv.start()
+
+    def subscriber() -> dict[str, Any]:
+        return dict(sv.status()["subscribers"][name])
+
+    assert wait_until(lambda: subscriber()["queue_depth"] == 3, DEADLINE)
+    assert subscriber()["delivered"] == 0
+    blocker.gate.set()
+    assert blocker.wait_for(3, DEADLINE)
+    assert wait_until(lambda: subscriber()["delivered"] == 3, DEADLINE)
+    assert len(blocker.others) == 100
