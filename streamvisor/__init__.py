@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from streamvisor.api import Streamvisor
 from streamvisor.backoff import BackoffPolicy, RestartLimit
 from streamvisor.errors import (
     Action,
@@ -20,8 +21,10 @@ from streamvisor.errors import (
     StreamvisorError,
     classify,
 )
+from streamvisor.hooks import EventClass, ProtocolHandler
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Decoder, Event
+from streamvisor.states import StreamState
 
 __version__ = "0.1.0"
 
@@ -34,11 +37,15 @@ __all__ = [
     "ContentTypeError",
     "Decoder",
     "Event",
+    "EventClass",
     "HTTPStatusError",
+    "ProtocolHandler",
     "ReadTimeoutError",
     "RestartLimit",
     "StreamProtocolError",
     "StreamSpec",
+    "StreamState",
+    "Streamvisor",
     "StreamvisorError",
     "__version__",
     "classify",

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pykka
 import pytest
 
+from streamvisor.api import Streamvisor
+from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
 from tests.sse_server import SSEServer
 
@@ -181,3 +183,20 @@ def blocker() -> Iterator[BlockerHandle]:
     finally:
         handle.gate.set()
         handle.ref.stop(block=True, timeout=THREAD_EXIT_DEADLINE)
+
+
+@pytest.fixture
+def make_sv() -> Iterator[Callable[..., Streamvisor]]:
+    """Build ``Streamvisor(streams, **kwargs)`` objects; each is stopped at the end."""
+    made: list[Streamvisor] = []
+
+    def make(streams: Sequence[StreamSpec], **kwargs: Any) -> Streamvisor:
+        sv = Streamvisor(streams, **kwargs)
+        made.append(sv)
+        return sv
+
+    try:
+        yield make
+    finally:
+        for sv in made:
+            sv.stop(timeout=THREAD_EXIT_DEADLINE)

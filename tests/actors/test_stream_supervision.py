@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -167,23 +167,6 @@ class StateLog:
             return [s for n, s in self.changes if n == name]
 
 
-@pytest.fixture
-def make_sv() -> Iterator[Callable[..., Streamvisor]]:
-    """Build Streamvisors; every one is stopped at the end of the test."""
-    made: list[Streamvisor] = []
-
-    def make(streams: Sequence[StreamSpec], connect: FakeFactory, **kwargs: Any) -> Streamvisor:
-        sv = Streamvisor(streams, connect=connect, **kwargs)
-        made.append(sv)
-        return sv
-
-    try:
-        yield make
-    finally:
-        for sv in made:
-            sv.stop(timeout=DEADLINE)
-
-
 def state_of(sv: Streamvisor, name: str = "s") -> str:
     return str(sv.status()["streams"][name]["state"])
 
@@ -199,7 +182,7 @@ def test_each_new_connection_is_given_the_last_event_id_of_the_previous_one(
     make_sv: Callable[..., Streamvisor], collector: CollectorHandle
 ) -> None:
     factory = FakeFactory(resuming(per_connection=2, total=6))
-    sv = make_sv([spec()], factory)
+    sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
 
@@ -214,7 +197,7 @@ def test_the_first_connection_is_given_the_specs_last_event_id(
     make_sv: Callable[..., Streamvisor], collector: CollectorHandle
 ) -> None:
     factory = FakeFactory(resuming(per_connection=10, total=12))
-    sv = make_sv([spec(last_event_id="10")], factory)
+    sv = make_sv([spec(last_event_id="10")], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
 
@@ -227,7 +210,7 @@ def test_after_an_id_reset_the_next_connection_is_given_no_id(
     make_sv: Callable[..., Streamvisor], collector: CollectorHandle
 ) -> None:
     factory = FakeFactory.playing([Attempt([ev(1), b"id:\ndata: after reset\n\n"])])
-    sv = make_sv([spec()], factory)
+    sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
 
@@ -246,7 +229,7 @@ def test_a_partial_event_cut_by_a_drop_is_discarded_and_the_next_connection_resu
             Attempt([ev(2), ev(3)]),
         ]
     )
-    sv = make_sv([spec()], factory)
+    sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
 
@@ -264,7 +247,7 @@ def test_a_connection_factory_that_raises_is_restarted_as_a_crash(
     factory = FakeFactory.playing(
         [Attempt(factory_error=RuntimeError("factory bug")), Attempt([ev(1), BLOCK])]
     )
-    sv = make_sv([spec()], factory)
+    sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
 
@@ -304,7 +287,7 @@ def test_a_hook_that_raises_is_restarted_and_no_event_is_lost(
 
     hook = RaisingHook(fail_on="3")
     factory = FakeFactory(script)
-    sv = make_sv([spec(handler=hook)], factory)
+    sv = make_sv([spec(handler=hook)], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
 
@@ -328,7 +311,7 @@ def test_an_on_connect_hook_that_raises_is_restarted(
                 raise RuntimeError("on_connect bug")
 
     factory = FakeFactory.playing([], then=Attempt([ev(1), BLOCK]))
-    sv = make_sv([spec(handler=FailFirstConnect())], factory)
+    sv = make_sv([spec(handler=FailFirstConnect())], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
 
@@ -346,7 +329,7 @@ def test_a_hook_that_always_raises_trips_restart_intensity(
 
     factory = FakeFactory.playing([], then=Attempt([ev(1)]))
     sv = make_sv(
-        [spec(handler=AlwaysRaises(), max_restarts=RestartLimit(count=3, within=30))], factory
+        [spec(handler=AlwaysRaises(), max_restarts=RestartLimit(count=3, within=30))], connect=factory
     )
     sv.start()
 
@@ -373,7 +356,7 @@ def test_state_changes_are_visible_in_status_and_reported_in_order(
         return Attempt([BLOCK])
 
     factory = FakeFactory(script)
-    sv = make_sv([spec()], factory, on_state=states)
+    sv = make_sv([spec()], connect=factory, on_state=states)
     assert state_of(sv) == "disconnected"
     sv.start()
 
@@ -391,7 +374,7 @@ def test_state_changes_are_visible_in_status_and_reported_in_order(
 
 def test_close_ends_a_blocked_stream_for_good(make_sv: Callable[..., Streamvisor]) -> None:
     factory = FakeFactory.playing([Attempt([ev(1), BLOCK])])
-    sv = make_sv([spec()], factory)
+    sv = make_sv([spec()], connect=factory)
     sv.start()
     assert wait_state(sv, "connected")
 
@@ -406,7 +389,7 @@ def test_close_ends_a_blocked_stream_for_good(make_sv: Callable[..., Streamvisor
 
 
 def test_close_of_an_unknown_stream_returns_false(make_sv: Callable[..., Streamvisor]) -> None:
-    sv = make_sv([spec()], FakeFactory.playing([]))
+    sv = make_sv([spec()], connect=FakeFactory.playing([]))
     sv.start()
     assert sv.close("nope") is False
     assert sv.reconnect("nope") is False
@@ -415,7 +398,7 @@ def test_close_of_an_unknown_stream_returns_false(make_sv: Callable[..., Streamv
 def test_close_cancels_a_pending_backoff_restart(make_sv: Callable[..., Streamvisor]) -> None:
     slow = BackoffPolicy(initial=0.3, max=0.3, jitter=0.0)
     factory = FakeFactory.playing([], then=Attempt(open_error=HTTPStatusError(500)))
-    sv = make_sv([spec(backoff=slow)], factory)
+    sv = make_sv([spec(backoff=slow)], connect=factory)
     sv.start()
     assert wait_until(lambda: factory.count == 1, DEADLINE)
     assert wait_state(sv, "reconnecting")
@@ -430,7 +413,7 @@ def test_reconnect_drops_the_connection_and_resumes_at_once(
 ) -> None:
     slow = BackoffPolicy(initial=10.0, max=10.0, jitter=0.0)  # any backoff would show
     factory = FakeFactory.playing([Attempt([ev(1), ev(2), BLOCK]), Attempt([ev(3), BLOCK])])
-    sv = make_sv([spec(backoff=slow)], factory)
+    sv = make_sv([spec(backoff=slow)], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
     assert collector.wait_for(2, DEADLINE)
@@ -450,7 +433,7 @@ def test_reconnect_restarts_a_failed_stream_with_a_fresh_policy(
     factory = FakeFactory.playing(
         [Attempt(open_error=HTTPStatusError(404))], then=Attempt([ev(1), BLOCK])
     )
-    sv = make_sv([spec()], factory)
+    sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
     assert wait_state(sv, "failed")
@@ -466,7 +449,7 @@ def test_reconnect_right_after_close_starts_the_stream_again(
 ) -> None:
     slow_to_end = _Block(linger=0.2)  # the closed connection reports back after reconnect
     factory = FakeFactory.playing([Attempt([ev(1), slow_to_end]), Attempt([ev(2), BLOCK])])
-    sv = make_sv([spec()], factory)
+    sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
     assert collector.wait_for(1, DEADLINE)
@@ -482,7 +465,7 @@ def test_a_server_that_ends_the_stream_with_204_is_closed_without_reconnecting(
     make_sv: Callable[..., Streamvisor],
 ) -> None:
     factory = FakeFactory.playing([], then=Attempt(open_error=HTTPStatusError(204)))
-    sv = make_sv([spec()], factory)
+    sv = make_sv([spec()], connect=factory)
     sv.start()
     assert wait_state(sv, "closed")
     assert not wait_until(lambda: factory.count > 1, 0.2)
@@ -500,7 +483,7 @@ def test_a_hundred_restarts_leave_the_thread_count_at_its_baseline(
         return Attempt([ev(n)])  # one event, then a clean close: an immediate restart
 
     factory = FakeFactory(script)
-    sv = make_sv([spec()], factory)
+    sv = make_sv([spec()], connect=factory)
     sv.start()
     assert wait_state(sv, "connected")
     baseline = threading.active_count()
@@ -523,7 +506,7 @@ def test_stop_of_200_streams_blocked_in_read_returns_quickly(
 ) -> None:
     factory = FakeFactory.playing([], then=Attempt([BLOCK]))
     names = [f"s{i}" for i in range(200)]
-    sv = make_sv([spec(n) for n in names], factory)
+    sv = make_sv([spec(n) for n in names], connect=factory)
     sv.start()
 
     def all_connected() -> bool:
@@ -551,7 +534,7 @@ def test_subscribers_get_only_the_streams_and_event_types_they_asked_for(
 
     factory = FakeFactory(script)
     everything, trades_of_a = make_collector(), make_collector()
-    sv = make_sv([spec("a"), spec("b")], factory)
+    sv = make_sv([spec("a"), spec("b")], connect=factory)
     sv.subscribe(everything.ref)
     sv.subscribe(trades_of_a.ref, streams=["a"], events=["trade"])
     sv.start()
@@ -571,7 +554,7 @@ def test_replayed_events_after_a_restart_reach_subscribers_once(
     factory = FakeFactory.playing(
         [Attempt([ev(1), ev(2), ev(3)]), Attempt([ev(2), ev(3), ev(4), BLOCK])]
     )
-    sv = make_sv([spec()], factory)
+    sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
 
@@ -587,7 +570,7 @@ def test_a_reused_id_with_new_content_is_delivered_and_counted(
     factory = FakeFactory.playing(
         [Attempt([ev(1, "first")]), Attempt([ev(1, "counter restarted"), BLOCK])]
     )
-    sv = make_sv([spec()], factory)
+    sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
 
@@ -600,7 +583,7 @@ def test_a_subscriber_with_a_crowded_inbox_is_buffered_and_its_counts_stay_true(
     make_sv: Callable[..., Streamvisor], blocker: BlockerHandle
 ) -> None:
     factory = FakeFactory.playing([Attempt([ev(1), ev(2), ev(3), BLOCK])])
-    sv = make_sv([spec()], factory)
+    sv = make_sv([spec()], connect=factory)
     name = sv.subscribe(blocker.ref)
     for i in range(100):  # the subscriber's inbox is already past the hub's window
         blocker.ref.tell(f"own message {i}")
