@@ -283,9 +283,12 @@ class Decoder:
                 event_type = ""
                 block_id = None
                 continue
-            name, _, value = line.partition(":")
-            if value and value[0] == " ":
-                value = value[1:]
+            # The field name ends at the first colon, and one space after it is dropped.
+            # Splitting at ": " handles the common form in one call; the name must then
+            # hold no colon, or the first colon had no space after it.
+            name, sep, value = line.partition(": ")
+            if not sep or ":" in name:
+                name, _, value = line.partition(":")
             if name == "data":
                 data.append(value)
                 data_len += len(value) + 1

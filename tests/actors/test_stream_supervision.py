@@ -328,9 +328,8 @@ def test_a_hook_that_always_raises_trips_restart_intensity(
             raise RuntimeError("always")
 
     factory = FakeFactory.playing([], then=Attempt([ev(1)]))
-    sv = make_sv(
-        [spec(handler=AlwaysRaises(), max_restarts=RestartLimit(count=3, within=30))], connect=factory
-    )
+    limit = RestartLimit(count=3, within=30)
+    sv = make_sv([spec(handler=AlwaysRaises(), max_restarts=limit)], connect=factory)
     sv.start()
 
     assert wait_state(sv, "failed")

@@ -77,9 +77,11 @@ def run(policy: RestartPolicy, outcomes: list[Outcome], start: float = 100.0) ->
         (Outcome(ReadTimeoutError("silent")), Kind.RESTART),
         (REFUSED, Kind.RESTART),
     ],
-    ids=lambda v: v.error.__class__.__name__ + getattr(v.error, "status", "").__str__()
-    if isinstance(v, Outcome)
-    else v.value,
+    ids=lambda v: (
+        v.error.__class__.__name__ + getattr(v.error, "status", "").__str__()
+        if isinstance(v, Outcome)
+        else v.value
+    ),
 )
 def test_the_first_ending_of_a_stream_maps_to_the_documented_kind(
     outcome: Outcome, kind: Kind
@@ -116,9 +118,9 @@ def test_a_clean_close_after_events_waits_exactly_the_servers_retry_hint() -> No
 
 
 def test_clean_closes_after_events_never_back_off_however_many_there_are() -> None:
-    decisions = run(make_policy(max_restarts=RestartLimit(count=3, within=10)), [
-        CLEAN_AFTER_EVENTS
-    ] * 20)
+    decisions = run(
+        make_policy(max_restarts=RestartLimit(count=3, within=10)), [CLEAN_AFTER_EVENTS] * 20
+    )
     assert {(d.kind, d.delay) for d in decisions} == {(Kind.RESTART, 0.0)}
 
 
@@ -284,9 +286,7 @@ def test_crashes_after_events_still_count_against_restart_intensity() -> None:
 
 
 def test_a_crash_with_a_clean_error_is_not_mistaken_for_a_clean_close() -> None:
-    crashed_clean = Outcome(
-        EndOfStreamError(), connected=True, uptime=0.1, events=2, crashed=True
-    )
+    crashed_clean = Outcome(EndOfStreamError(), connected=True, uptime=0.1, events=2, crashed=True)
     decision = make_policy().decide(crashed_clean, now=0.0)
     assert (decision.kind, decision.failure_class) == (Kind.RESTART, "crash")
 
