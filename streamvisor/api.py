@@ -50,9 +50,9 @@ Positions = dict[str, tuple[str | None, tuple[tuple[str, str], ...]]]
 
 
 def _default_connect(spec: StreamSpec, last_event_id: str | None) -> ConnectionLike:
-    from streamvisor.connection import Connection
+    from streamvisor.connection import Connection, shared_session
 
-    return Connection(spec, last_event_id)
+    return Connection(spec, last_event_id, session=shared_session())
 
 
 class Streamvisor:

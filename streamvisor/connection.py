@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import http.cookiejar
 import socket
 import threading
 import urllib.parse
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import requests
+import requests.adapters
 import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 
@@ -42,6 +44,28 @@ _TRANSPORT_ERRORS = (
     http.client.HTTPException,
     OSError,
 )
+
+
+_shared: requests.Session | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_session() -> requests.Session:
+    """One process-wide session for every stream, with cookies switched off.
+
+    A session per stream costs about 12 KiB; with a thousand streams that is most of the
+    memory budget. Cookies are not kept, so streams never see each other's cookies.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            session = requests.Session()
+            session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+            adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=256)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _shared = session
+        return _shared
 
 
 class Connection:

@@ -72,8 +72,16 @@ class Event(NamedTuple):
         }
 
     def to_json(self) -> str:
-        """One line of JSONL (no trailing newline)."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        """One line of JSONL (no trailing newline).
+
+        Non-ASCII text stays as UTF-8, except U+0085, U+2028 and U+2029: they are escaped
+        (same JSON value) because ``str.splitlines()`` and some JSONL readers break lines
+        on them.
+        """
+        text = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        if text.isascii():
+            return text
+        return text.translate(_LINE_BREAK_ESCAPES)
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> Event:
@@ -94,6 +102,8 @@ class Event(NamedTuple):
             when,
         )
 
+
+_LINE_BREAK_ESCAPES = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 _ts_cache: tuple[float, str] = (-1.0, "")
 

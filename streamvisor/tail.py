@@ -8,7 +8,9 @@ to stderr. It exits 0 after ``--max-events`` or when the server ends the stream 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 import threading
 import urllib.parse
@@ -16,10 +18,10 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from streamvisor.api import Streamvisor
-from streamvisor.backoff import BackoffPolicy
+from streamvisor.backoff import BackoffPolicy, RestartLimit
 from streamvisor.logsetup import configure_logging
 from streamvisor.redact import Redactor, is_secret_header
-from streamvisor.spec import StreamSpec
+from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
 from streamvisor.states import StreamState
 
@@ -42,9 +44,10 @@ class TailSink:
         self._done = done
         self.printed = 0
         self.broken = False
+        self.error: str | None = None
 
     def write(self, events: Sequence[Event]) -> None:
-        if self.broken or (self._remaining is not None and self._remaining <= 0):
+        if self.broken or self.error or (self._remaining is not None and self._remaining <= 0):
             return
         if self._remaining is not None:
             events = events[: self._remaining]
@@ -54,15 +57,36 @@ class TailSink:
         else:
             text = "".join([_as_text(ev) for ev in events])
         try:
-            self._out.write(text)
-            self._out.flush()
-        except (BrokenPipeError, ValueError):
-            self.broken = True  # the reader left (`| head`): a normal way to end
+            # Always UTF-8, whatever the locale says: an ASCII or Latin-1 stdout must not
+            # turn the first non-ASCII event into an error (or a silent exit).
+            binary = getattr(self._out, "buffer", None)
+            if binary is not None:
+                self._out.flush()
+                binary.write(text.encode("utf-8"))
+                binary.flush()
+            else:
+                self._out.write(text)
+                self._out.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self._reader_left()
+            return
+        except ValueError:
+            if not getattr(self._out, "closed", False):
+                raise  # not "I/O operation on closed file": a real bug
+            self._reader_left()
+            return
+        except OSError as exc:  # disk full, EIO, ...: tail cannot do its one job
+            self.error = f"cannot write to stdout: {exc.strerror or exc}"
             self._done.set()
             return
         self.printed += len(events)
         if self._remaining is not None and self._remaining <= 0:
             self._done.set()
+
+    def _reader_left(self) -> None:
+        # The reader left (`| head`): a normal way to end, not an error.
+        self.broken = True
+        self._done.set()
 
     def flush(self) -> None:
         pass
@@ -111,6 +135,10 @@ def run_tail(args: argparse.Namespace) -> int:
                 jitter=args.backoff_jitter,
             ),
             max_attempts=args.max_attempts,
+            # tail retries for ever unless --max-attempts says otherwise, and never waits
+            # longer than --backoff-max: no restart-intensity limit, no breaker cool-down.
+            max_restarts=RestartLimit(count=0),
+            breaker=BreakerPolicy(failures=0),
         )
     except ValueError as exc:
         print(f"streamvisor tail: {redactor.scrub(str(exc))}", file=sys.stderr)
@@ -138,9 +166,28 @@ def run_tail(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         sv.stop(timeout=2.0)
         return EXIT_INTERRUPTED
-    if sink.broken or (args.max_events is not None and sink.printed >= args.max_events):
+    if sink.broken:
+        _silence_stdout()
+        return EXIT_OK
+    if sink.error is not None:
+        print(f"streamvisor tail: {sink.error}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.max_events is not None and sink.printed >= args.max_events:
         return EXIT_OK
     if ended and ended[0] is StreamState.FAILED:
         print(f"streamvisor tail: {redactor.scrub(reason or 'stream failed')}", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null after a broken pipe, so that the interpreter's final flush
+    of what is still buffered cannot print "Exception ignored ... BrokenPipeError"."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return  # not a real file (tests capture stdout): nothing will flush at exit
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pykka
 
+from streamvisor.actors.inbox import SimpleInbox
 from streamvisor.actors.messages import (
     Batch,
     Drain,
@@ -99,7 +100,7 @@ class _Slot:
         return self.streams is None or stream in self.streams
 
 
-class HubActor(pykka.ThreadingActor):
+class HubActor(SimpleInbox, pykka.ThreadingActor):
     """Dedup and fan-out. Tell it ``Publish``; ask it ``Snapshot`` from outside only."""
 
     def __init__(

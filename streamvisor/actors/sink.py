@@ -15,6 +15,7 @@ from typing import Any
 
 import pykka
 
+from streamvisor.actors.inbox import SimpleInbox
 from streamvisor.actors.messages import Batch, Flush, Written
 from streamvisor.sinks.base import Sink
 from streamvisor.sse import Event
@@ -22,8 +23,12 @@ from streamvisor.sse import Event
 log = logging.getLogger(__name__)
 
 
-class SinkActor(pykka.ThreadingActor):
+class SinkActor(SimpleInbox, pykka.ThreadingActor):
     """Buffers, batches and writes events to one sink; acknowledges to the hub."""
+
+    # A sink stuck in I/O past the shutdown grace (a webhook receiver that never answers)
+    # must not keep the process alive; what it has not acknowledged is not checkpointed.
+    use_daemon_thread = True
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import pykka
 
+from streamvisor.actors.inbox import SimpleInbox
 from streamvisor.actors.messages import Connected, Exited, Publish
 from streamvisor.errors import EndOfStreamError, StreamError
 from streamvisor.hooks import EventClass
@@ -80,7 +81,7 @@ class _Run:
     """Self-told at start: connect and read until the connection ends."""
 
 
-class StreamActor(pykka.ThreadingActor):
+class StreamActor(SimpleInbox, pykka.ThreadingActor):
     """One attempt: connect, read, publish, report how it ended, stop."""
 
     # The thread may sit in a connect() for up to connect_timeout; it must never keep the

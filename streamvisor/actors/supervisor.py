@@ -18,6 +18,7 @@ from typing import Any
 
 import pykka
 
+from streamvisor.actors.inbox import SimpleInbox
 from streamvisor.actors.messages import (
     AddStream,
     Close,
@@ -82,7 +83,7 @@ class _Entry:
         self.timer: Any = None
 
 
-class SupervisorActor(pykka.ThreadingActor):
+class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
     """Starts, restarts, reconnects, closes and reports on streams."""
 
     def __init__(

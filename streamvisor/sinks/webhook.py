@@ -6,7 +6,7 @@ Rules: a batch is either accepted by the receiver (2xx) or appended to the dead-
 backoff and jitter; other statuses (3xx included: redirects are not followed) are
 dead-lettered at once. Every wait (rate limit, retry)
 is ``stop_event.wait``: once stopping, the sink never waits, a batch gets at most one more
-attempt, and a failure dead-letters the rest of the write so shutdown stays bounded.
+attempt, and a failure dead-letters every later batch unsent so shutdown stays bounded.
 Logs carry the redacted URL and never a header value.
 """
 
@@ -152,6 +152,9 @@ class WebhookSink:
             else:
                 self._bucket = TokenBucket(rate, bucket_size, clock)
         self._closed = False
+        # Set once a delivery failed while stopping: later batches are dead-lettered without
+        # an attempt, so a hanging receiver costs one request timeout, not one per batch.
+        self._abandoned = False
 
     def write(self, events: Sequence[Event]) -> None:
         """Deliver the events in batches of ``max_batch``, or dead-letter them.
@@ -161,13 +164,12 @@ class WebhookSink:
         """
         if self._closed:
             raise SinkError(f"sink {self.name}: write after close")
-        aborted = False
         for start in range(0, len(events), self.max_batch):
             batch = events[start : start + self.max_batch]
-            if aborted:
+            if self._abandoned and self.stop_event.is_set():
                 self._dead_letter(batch, "not sent: stopping after a failed delivery")
             else:
-                aborted = self._deliver(batch)
+                self._abandoned = self._deliver(batch)
 
     def flush(self) -> None:
         """Nothing is buffered here: ``write`` returns only once the batch is settled."""
