@@ -127,7 +127,10 @@ def _streamvisor(url: str, n: int, *, sink: bool, timeout: float) -> Samples:
 CONTENDERS: list[tuple[str, Callable[..., Samples]]] = [
     ("launchdarkly", run_launchdarkly),
     ("sseclient-py", run_sseclient),
-    ("streamvisor actor", lambda url, n, timeout: _streamvisor(url, n, sink=False, timeout=timeout)),
+    (
+        "streamvisor actor",
+        lambda url, n, timeout: _streamvisor(url, n, sink=False, timeout=timeout),
+    ),
     ("streamvisor sink", lambda url, n, timeout: _streamvisor(url, n, sink=True, timeout=timeout)),
 ]
 

@@ -54,14 +54,27 @@ def _settle() -> None:
     time.sleep(1.0)
 
 
-def child_streamvisor(url: str, n: int, profile: bool) -> dict[str, Any]:
+def child_streamvisor(url: str, n: int, profile: bool, variant: str) -> dict[str, Any]:
     start_rss = rss()
     import pykka  # noqa: F401  (imported before the baseline on purpose)
-    import requests  # noqa: F401
+    import requests
 
-    import streamvisor.connection  # noqa: F401
+    import streamvisor.connection
     from streamvisor import StreamSpec
     from streamvisor.api import Streamvisor
+
+    connect = None
+    parts = [p for p in variant.split("+") if p]
+    for part in parts:
+        if part.startswith("chunk="):  # what-if: a smaller read size (module global)
+            streamvisor.connection.CHUNK_SIZE = int(part[6:])
+    if "shared" in parts:  # what-if: one requests.Session for all streams
+        shared = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=n + 16)
+        shared.mount("http://", adapter)
+
+        def connect(spec: Any, last_event_id: str | None) -> Any:
+            return streamvisor.connection.Connection(spec, last_event_id, session=shared)
 
     if profile:
         import tracemalloc
@@ -71,7 +84,7 @@ def child_streamvisor(url: str, n: int, profile: bool) -> dict[str, Any]:
     _settle()
     base_rss, base_threads = rss(), threads()
     snap0 = tracemalloc.take_snapshot() if profile else None
-    sv = Streamvisor(specs)
+    sv = Streamvisor(specs, connect=connect)
     t0 = time.perf_counter()
     sv.start()
     connected = 0
@@ -246,7 +259,7 @@ def child_actors(n: int) -> dict[str, Any]:
 def _child_main(args: argparse.Namespace) -> int:
     _raise_fd_limit()
     if args.child == "streamvisor":
-        result = child_streamvisor(args.url, args.streams, args.profile)
+        result = child_streamvisor(args.url, args.streams, args.profile, args.variant)
     elif args.child == "naive":
         result = child_naive(args.url, args.streams)
     else:
@@ -255,10 +268,18 @@ def _child_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_child(kind: str, url: str, n: int, profile: bool = False) -> dict[str, Any]:
+def _run_child(
+    kind: str, url: str, n: int, profile: bool = False, variant: str = ""
+) -> dict[str, Any]:
     args = [sys.executable, os.path.abspath(__file__), "--child", kind, "--url", url]
-    args += ["--streams", str(n)] + (["--profile"] if profile else [])
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args += ["--streams", str(n), "--variant", variant] + (["--profile"] if profile else [])
+    env = dict(os.environ)
+    for part in variant.split("+"):
+        if part.startswith("arena="):  # what-if: fewer glibc malloc arenas for 1000 threads
+            env["MALLOC_ARENA_MAX"] = part[6:]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         out, err = proc.communicate(timeout=DEADLINE + 90)
     except subprocess.TimeoutExpired:
@@ -272,54 +293,88 @@ def _run_child(kind: str, url: str, n: int, profile: bool = False) -> dict[str, 
     raise RuntimeError(f"{kind}: exit {proc.returncode}: {err[-500:]}")
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="fresh processes per shape")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--child", choices=["streamvisor", "naive", "actors"])
     parser.add_argument("--url")
+    parser.add_argument(
+        "--variant",
+        default="",
+        help="what-ifs for the streamvisor shape, '+'-joined: chunk=BYTES, shared, arena=N",
+    )
+    parser.add_argument(
+        "--what-if",
+        action="store_true",
+        help="also run streamvisor with a smaller read size, one shared requests.Session, "
+        "and MALLOC_ARENA_MAX=2",
+    )
     args = parser.parse_args(argv)
     if args.child:
         return _child_main(args)
     n = args.streams
-    print(f"memory: {n} idle streams per process; {machine_note()}")
+    print(
+        f"memory: {n} idle streams per process, {args.repeat} fresh processes per shape; "
+        f"{machine_note()}"
+    )
     shapes = [
-        ("streamvisor", "streamvisor"),
-        ("naive threads (requests + sseclient-py)", "naive"),
-        ("pykka actors only (no sockets)", "actors"),
+        ("streamvisor", "streamvisor", ""),
+        ("naive threads (requests + sseclient-py)", "naive", ""),
+        ("pykka actors only (no sockets)", "actors", ""),
     ]
-    results: dict[str, dict[str, Any]] = {}
+    if args.what_if:
+        shapes += [
+            ("what-if: streamvisor, CHUNK_SIZE=8192", "streamvisor", "chunk=8192"),
+            ("what-if: streamvisor, one shared Session", "streamvisor", "shared"),
+            ("what-if: streamvisor, MALLOC_ARENA_MAX=2", "streamvisor", "arena=2"),
+            ("what-if: naive, MALLOC_ARENA_MAX=2", "naive", "arena=2"),
+        ]
+    results: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in shapes}
     with Source("idle", heartbeat=5.0) as src:
-        for label, kind in shapes:
-            try:
-                results[label] = _run_child(kind, src.url, n)
-            except RuntimeError as exc:
-                print(f"  {label}: FAILED {exc}", flush=True)
-                continue
-            r = results[label]
-            print(
-                f"  {label}: +{mib(r['peak_rss'] - r['base_rss'])} MiB, "
-                f"{r['peak_threads']} threads, {r['connected']}/{n} connected",
-                flush=True,
-            )
+        for rep in range(args.repeat):
+            for label, kind, variant in shapes:
+                try:
+                    r = _run_child(kind, src.url, n, variant=variant)
+                except RuntimeError as exc:
+                    print(f"  {rep + 1} {label}: FAILED {exc}", flush=True)
+                    continue
+                results[label].append(r)
+                print(
+                    f"  {rep + 1} {label}: +{mib(r['peak_rss'] - r['base_rss'])} MiB, "
+                    f"{r['peak_threads']} threads, {r['connected']}/{n} connected, "
+                    f"connect {r['connect_s']:.2f}s, stop {r['stop_s']:.2f}s",
+                    flush=True,
+                )
         top: list[Any] = []
         if args.profile:
             top = _run_child("streamvisor", src.url, n, profile=True)["top"]
         server = src.stats()
     rows = []
-    for label, r in results.items():
-        growth = r["peak_rss"] - r["base_rss"]
+    growth_of: dict[str, float] = {}
+    for label, rs in results.items():
+        if not rs:
+            rows.append([label, "FAILED", "", "", "", "", "", "", ""])
+            continue
+        growths = [r["peak_rss"] - r["base_rss"] for r in rs]
+        growth = growth_of[label] = _median(growths)
+        r = rs[0]
         rows.append(
             [
                 label,
-                f"{r['connected']}/{n}",
-                mib(r["base_rss"]),
-                mib(r["peak_rss"]),
-                mib(growth),
+                f"{min(x['connected'] for x in rs)}/{n}",
+                mib(_median([x["base_rss"] for x in rs])),
+                f"{mib(growth)} ({mib(min(growths))}-{mib(max(growths))})",
                 f"{growth / n / 1024:.1f}",
                 f"{r['base_threads']} -> {r['peak_threads']} -> {r['after_stop_threads']}",
-                f"{r['connect_s']:.2f}",
-                f"{r['stop_s']:.2f}",
+                f"{_median([x['connect_s'] for x in rs]):.2f}",
+                f"{_median([x['stop_s'] for x in rs]):.2f}",
             ]
         )
     print()
@@ -329,8 +384,7 @@ def main(argv: list[str] | None = None) -> int:
                 "shape",
                 "connected",
                 "baseline RSS MiB",
-                "RSS MiB",
-                "growth MiB",
+                "growth MiB median (min-max)",
                 "KiB/stream",
                 "threads (base -> up -> after stop)",
                 "connect all s",
@@ -339,22 +393,22 @@ def main(argv: list[str] | None = None) -> int:
             rows,
         )
     )
-    sv = results.get("streamvisor")
-    if sv is not None:
-        growth = (sv["peak_rss"] - sv["base_rss"]) / (1 << 20)
-        naive = results.get("naive threads (requests + sseclient-py)")
-        vs = ""
-        if naive is not None:
-            vs = f"; {growth / ((naive['peak_rss'] - naive['base_rss']) / (1 << 20)):.2f}x naive"
-        verdict = "MET" if growth <= TARGET_MIB * n / 1000 else "MISSED"
+    sv_runs = results.get("streamvisor")
+    if sv_runs:
+        growth = growth_of["streamvisor"] / (1 << 20)
+        target = TARGET_MIB * n / 1000
+        naive = growth_of.get("naive threads (requests + sseclient-py)")
+        vs = f"; {growth * (1 << 20) / naive:.2f}x naive threads" if naive else ""
+        verdict = "MET" if growth <= target else "MISSED"
+        first = sv_runs[0]
         print(
-            f"\nstreamvisor growth {growth:.1f} MiB for {n} streams (target <= "
-            f"{TARGET_MIB * n / 1000:.0f} MiB): {verdict}{vs}; imports cost "
-            f"{mib(sv['base_rss'] - sv['start_rss'])} MiB before the baseline; states at the "
-            f"end {sv['states']}"
+            f"\nstreamvisor growth (median) {growth:.1f} MiB for {n} streams (target <= "
+            f"{target:.0f} MiB): {verdict}{vs}; importing streamvisor+requests+pykka costs "
+            f"{mib(first['base_rss'] - first['start_rss'])} MiB before the baseline; states "
+            f"at the end {first['states']}"
         )
     if top:
-        print("\ntracemalloc: Python heap growth per stream by allocation site (top 25)\n")
+        print("\ntracemalloc: Python heap growth per stream, by file then by line\n")
         print(
             table(
                 ["site", "bytes/stream", "blocks"],

@@ -597,3 +597,20 @@ def test_a_subscriber_with_a_crowded_inbox_is_buffered_and_its_counts_stay_true(
     assert blocker.wait_for(3, DEADLINE)
     assert wait_until(lambda: subscriber()["delivered"] == 3, DEADLINE)
     assert len(blocker.others) == 100
+
+
+# -- pitfalls (research §3.7) -----------------------------------------------------------------
+
+
+def test_actors_never_ask_and_never_wait_on_a_future_without_a_timeout() -> None:
+    import re
+    from pathlib import Path
+
+    import streamvisor.actors
+
+    folder = Path(streamvisor.actors.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"\.ask\(", source), f"{path.name}: actors must only tell"
+        assert not re.search(r"\.get\(\s*\)", source), f"{path.name}: get() without a timeout"
+        assert "block=True)" not in source, f"{path.name}: a blocking call without a timeout"

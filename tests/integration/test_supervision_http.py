@@ -428,3 +428,48 @@ def test_a_subscriber_that_raises_does_not_affect_other_subscribers(
     assert collector.ids() == ["1", "2", "3", "4", "5"]
     assert wait_until(lambda: "raiser" not in sv.status()["subscribers"], DEADLINE)
     assert stream_status(sv)["state"] == "connected"
+
+
+# -- resources --------------------------------------------------------------------------------
+
+
+def test_stop_returns_quickly_while_a_stream_waits_on_a_silent_server(
+    sse_server: SSEServer, collector: CollectorHandle
+) -> None:
+    sse_server.add_script(Headers(), evs(1), Hold())
+    sv = Streamvisor([spec(sse_server, read_timeout=30.0)])
+    try:
+        sv.subscribe(collector.ref)
+        sv.start()
+        assert collector.wait_for(1, DEADLINE)
+        started = time.monotonic()
+    finally:
+        sv.stop(timeout=DEADLINE)
+    elapsed = time.monotonic() - started
+    print(f"stop() with a silent server took {elapsed * 1000:.1f} ms")
+    assert elapsed < 1.0
+    assert sse_server.wait_for_idle(1.0)
+
+
+def test_a_hundred_reconnects_leave_no_connection_or_thread_behind(
+    sse_server: SSEServer, make_sv: MakeSv
+) -> None:
+    go = threading.Event()
+    sse_server.add_script(Headers(), evs(1), WaitFor(go), Close())
+    for i in range(2, 101):
+        sse_server.add_script(Headers(), evs(i), Close())  # clean close: immediate reconnect
+    sse_server.default = [Headers(), Hold()]
+    sv = make_sv([spec(sse_server)])
+    sv.start()
+    assert wait_state(sv, "connected")
+    baseline = threading.active_count()  # one server connection, one stream
+
+    go.set()
+    assert sse_server.wait_for_requests(101, 10.0)
+    assert sse_server.wait_until(lambda: sse_server.open_connections == 1, DEADLINE)
+    assert wait_until(lambda: threading.active_count() == baseline, DEADLINE), (
+        threading.active_count(),
+        baseline,
+    )
+    assert header(sse_server, 100, "Last-Event-ID") == "100"
+    assert stream_status(sv)["restarts"] == 100
