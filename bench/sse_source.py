@@ -14,8 +14,9 @@ Modes:
 * ``paced``: ``count`` events at ``rate`` per second from the moment the request arrives; the
   data starts with the ``time.time()`` of the send, for send-to-receive latency. Then hold.
 * ``batches``: ``count`` events after Last-Event-ID, then a clean close. Each request's
-  arrival and each close are recorded (``time.monotonic()``, comparable across processes on
-  Linux) and handed back by ``Source.stats()``: the reconnect gap is server-side.
+  arrival and each close are recorded (``time.monotonic()``) and handed back by
+  ``Source.stats()["conns"]`` as ``[arrival, close]`` pairs: the reconnect gap is measured
+  on the server side only.
 * ``idle``: the headers and one comment, then a heartbeat comment every ``heartbeat``
   seconds on every connection: many idle streams for memory measurements.
 
@@ -85,8 +86,8 @@ class _Server:
         self.accepted = 0
         self.open = 0
         self.served_events = 0
-        self.arrivals: list[float] = []  # batches: request head received
-        self.closes: list[float] = []  # batches: just before the clean close
+        # batches: per connection [request head received, just before the clean close]
+        self.conns: list[list[float | None]] = []
         self.writers: set[asyncio.StreamWriter] = set()
         self.payload = b""
         self.offsets: list[int] = []
@@ -110,8 +111,9 @@ class _Server:
             elif self.mode == "paced":
                 await self._paced(reader, writer)
             elif self.mode == "batches":
-                self.arrivals.append(arrived)
-                await self._batch(writer, _last_event_id(head))
+                record: list[float | None] = [arrived, None]
+                self.conns.append(record)
+                await self._batch(writer, _last_event_id(head), record)
             else:
                 writer.write(b": connected\n\n")
                 await writer.drain()
@@ -153,13 +155,15 @@ class _Server:
         if self.hold:
             await reader.read()
 
-    async def _batch(self, writer: asyncio.StreamWriter, lid: int) -> None:
+    async def _batch(
+        self, writer: asyncio.StreamWriter, lid: int, record: list[float | None]
+    ) -> None:
         start = min(lid, self.count)
         end = min(start + self.per_batch, self.count)
         writer.write(memoryview(self.payload)[self.offsets[start] : self.offsets[end]])
         await writer.drain()
         self.served_events += end - start
-        self.closes.append(time.monotonic())
+        record[1] = time.monotonic()
         writer.close()
         await writer.wait_closed()
 
@@ -175,8 +179,7 @@ class _Server:
             "accepted": self.accepted,
             "open": self.open,
             "served_events": self.served_events,
-            "arrivals": list(self.arrivals),
-            "closes": list(self.closes),
+            "conns": [list(c) for c in self.conns],
         }
 
 

@@ -68,6 +68,15 @@ def shared_session() -> requests.Session:
         return _shared
 
 
+def cookie_session() -> requests.Session:
+    """A session of its own that keeps cookies across attempts, as a browser's
+    ``EventSource`` does for its origin (``streamvisor tail``: one stream, one jar).
+
+    The caller closes it.
+    """
+    return requests.Session()
+
+
 class Connection:
     """One HTTP request/response of one SSE stream attempt. Not reusable after close.
 

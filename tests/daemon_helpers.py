@@ -1,0 +1,401 @@
+"""Run ``streamvisor run CONFIG`` as a subprocess in a test, and look at what it leaves behind.
+
+Rules: the config is written to the test's tmp_path; stdout and stderr go to files (never
+pipes a test forgets to drain); every wait polls an observable condition (the output file,
+the admin endpoint, stderr) until a deadline; and ``running_daemon`` always ends the process
+in its ``finally``: SIGTERM, then ``kill -9`` and a failed test if it hangs.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+import yaml
+
+from streamvisor.sinks.file import read_jsonl
+from tests.conftest import wait_until
+
+STARTUP_DEADLINE = 10.0
+STOP_DEADLINE = 15.0
+POLL_STEP = 0.02
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (bind port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def write_config(path: Path, config: Mapping[str, Any] | str) -> Path:
+    """Write ``config`` (YAML text, or a mapping dumped as YAML) to ``path``."""
+    text = config if isinstance(config, str) else yaml.safe_dump(dict(config), sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def ids_by_stream(path: Path) -> dict[str, list[int]]:
+    """The integer ids per stream in a JSONL events file, in file order ({} if no file)."""
+    result: dict[str, list[int]] = collections.defaultdict(list)
+    if not path.exists():
+        return {}
+    for event in read_jsonl(str(path)):
+        if event.id is not None:
+            result[event.stream].append(int(event.id))
+    return dict(result)
+
+
+def count_ids(path: Path, stream: str) -> int:
+    """How many events of ``stream`` the JSONL file holds."""
+    return len(ids_by_stream(path).get(stream, []))
+
+
+class DaemonProcess:
+    """One ``streamvisor run`` subprocess with its config, output files and admin port.
+
+    Args:
+        workdir: folder for the config, stdout and stderr files (and the process's cwd).
+        config: the config, YAML text or a mapping.
+        admin_port: the port written into ``admin.listen`` (for ``get``), if any.
+        env: extra environment variables.
+        name: prefix of the files, so a test can run several daemons one after another.
+        log_level: the daemon's ``--log-level``.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        config: Mapping[str, Any] | str,
+        *,
+        admin_port: int | None = None,
+        env: Mapping[str, str] | None = None,
+        name: str = "daemon",
+        log_level: str = "info",
+    ) -> None:
+        self.workdir = workdir
+        self.config_path = write_config(workdir / f"{name}.yaml", config)
+        self.stdout_path = workdir / f"{name}.stdout"
+        self.stderr_path = workdir / f"{name}.stderr"
+        self.admin_port = admin_port
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.log_level = log_level
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> DaemonProcess:
+        """Start the process (stdout and stderr to files)."""
+        command = [
+            sys.executable,
+            "-m",
+            "streamvisor",
+            "run",
+            str(self.config_path),
+            "--log-level",
+            self.log_level,
+        ]
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                command, stdout=out, stderr=err, cwd=self.workdir, env=self.env
+            )
+        return self
+
+    # -- state -------------------------------------------------------------------------
+    @property
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def stderr(self) -> str:
+        """Everything the process wrote to stderr so far."""
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def stdout(self) -> str:
+        """Everything the process wrote to stdout so far."""
+        return self.stdout_path.read_text(encoding="utf-8", errors="replace")
+
+    def wait_for(self, predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+        """Wait until ``predicate()`` holds; fail (with stderr) at the deadline or if the
+        process exits first."""
+        died: list[int] = []
+
+        def check() -> bool:
+            if predicate():
+                return True
+            if self.proc is not None and self.proc.poll() is not None:
+                died.append(self.proc.returncode)
+                return True
+            return False
+
+        if not wait_until(check, timeout, POLL_STEP):
+            pytest.fail(f"timed out after {timeout}s waiting for {what}\n{self._tail()}")
+        if died and not predicate():
+            pytest.fail(f"daemon exited ({died[0]}) while waiting for {what}\n{self._tail()}")
+
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> None:
+        """Wait until ``text`` appears on stderr."""
+        self.wait_for(lambda: text in self.stderr(), f"{text!r} on stderr", timeout)
+
+    def _tail(self) -> str:
+        return "--- daemon stderr (tail) ---\n" + "\n".join(self.stderr().splitlines()[-30:])
+
+    # -- admin endpoint ----------------------------------------------------------------
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
+        """GET ``path`` from the admin endpoint: (status, body text).
+
+        Raises:
+            OSError: nothing listens (yet).
+        """
+        assert self.admin_port is not None, "this daemon has no admin port"
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.read().decode("utf-8")
+        finally:
+            conn.close()
+
+    def get_json(self, path: str) -> Any:
+        """GET ``path`` and decode its JSON body."""
+        status, body = self.get(path)
+        assert status == 200, f"GET {path}: {status} {body}"
+        return json.loads(body)
+
+    def admin_answers(self, path: str = "/health") -> bool:
+        """True once the admin endpoint answers (any status)."""
+        try:
+            self.get(path, timeout=1.0)
+        except OSError:
+            return False
+        return True
+
+    def stream_info(self, stream: str) -> dict[str, Any] | None:
+        """The stream's entry in ``/streams`` (None if not listed or no answer)."""
+        try:
+            status, body = self.get("/streams")
+        except OSError:
+            return None
+        if status != 200:
+            return None
+        info: dict[str, Any] | None = json.loads(body)["streams"].get(stream)
+        return info
+
+    # -- signals and exit --------------------------------------------------------------
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` to the process."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def terminate(self, timeout: float = STOP_DEADLINE) -> int:
+        """SIGTERM, then wait for the exit; ``kill -9`` and fail the test if it hangs."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the exit code; ``kill -9`` and fail the test at the deadline."""
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"daemon did not exit within {timeout}s; killed\n{self._tail()}")
+
+    def kill(self) -> None:
+        """``kill -9`` and reap the process."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=STOP_DEADLINE)
+
+
+@contextlib.contextmanager
+def running_daemon(
+    workdir: Path,
+    config: Mapping[str, Any] | str,
+    *,
+    admin_port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    name: str = "daemon",
+    log_level: str = "info",
+    wait_ready: bool = True,
+) -> Iterator[DaemonProcess]:
+    """Start a daemon and always end it: a daemon still running when the block ends is sent
+    SIGTERM; one that then hangs is killed with SIGKILL and the test fails.
+
+    With ``wait_ready`` (and an admin port), the block starts once ``/health`` answers.
+    """
+    daemon = DaemonProcess(
+        workdir, config, admin_port=admin_port, env=env, name=name, log_level=log_level
+    ).start()
+    failed = False
+    try:
+        if wait_ready and admin_port is not None:
+            daemon.wait_for(daemon.admin_answers, "the admin endpoint", STARTUP_DEADLINE)
+        yield daemon
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        if failed:
+            daemon.kill()
+        elif daemon.alive:
+            daemon.terminate()
+
+
+class HangingReceiver:
+    """A TCP listener on 127.0.0.1 that accepts connections, reads, and never answers.
+
+    ``connections`` counts accepted connections. ``stop()`` closes everything and joins
+    the thread.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.port: int = self._listener.getsockname()[1]
+        self.connections = 0
+        self._clients: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hanging-receiver", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The receiver's URL."""
+        return f"http://127.0.0.1:{self.port}/ingest"
+
+    def start(self) -> HangingReceiver:
+        """Start accepting."""
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._clients.append(client)
+            self.connections += 1
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the listener and every accepted connection; join the thread."""
+        self._stop.set()
+        self._thread.join(timeout)
+        for sock in [self._listener, *self._clients]:
+            with contextlib.suppress(OSError):
+                sock.close()
+        assert not self._thread.is_alive(), "hanging receiver thread did not stop"
+
+
+class ReceivedRequest(NamedTuple):
+    """One POST the ``WebhookReceiver`` answered."""
+
+    time: float
+    status: int
+    headers: dict[str, str]
+    events: list[dict[str, Any]]
+
+
+class WebhookReceiver:
+    """An ``http.server`` on 127.0.0.1 port 0 that answers POSTs from a plan, then 200.
+
+    Args:
+        plan: answers for the first requests, each ``(status, headers)``; later requests get
+            200. ``(429, {"Retry-After": "0"})`` rate-limits once.
+
+    ``requests`` records every request with the status it got; ``accepted_ids(stream)`` are
+    the ids of the events in requests answered 2xx, in arrival order.
+    """
+
+    def __init__(self, plan: Sequence[tuple[int, Mapping[str, str]]] = ()) -> None:
+        self.plan = list(plan)
+        self.requests: list[ReceivedRequest] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, headers = receiver._answer(self, body)
+                payload = b"{}"
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="webhook-receiver", daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        """The receiver's URL."""
+        return f"http://127.0.0.1:{self.port}/ingest"
+
+    def _answer(
+        self, handler: BaseHTTPRequestHandler, body: bytes
+    ) -> tuple[int, Mapping[str, str]]:
+        with self._lock:
+            index = len(self.requests)
+            status, headers = self.plan[index] if index < len(self.plan) else (200, {})
+            events = json.loads(body.decode("utf-8"))
+            self.requests.append(
+                ReceivedRequest(time.monotonic(), status, dict(handler.headers.items()), events)
+            )
+        return status, headers
+
+    def accepted_ids(self, stream: str) -> list[int]:
+        """Ids of ``stream``'s events that were answered 2xx, in arrival order."""
+        with self._lock:
+            return [
+                int(e["id"])
+                for r in self.requests
+                if 200 <= r.status < 300
+                for e in r.events
+                if e["stream"] == stream
+            ]
+
+    def statuses(self) -> list[int]:
+        """The status of every request so far, in order."""
+        with self._lock:
+            return [r.status for r in self.requests]
+
+    def start(self) -> WebhookReceiver:
+        """Serve in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop serving and join the thread."""
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "webhook receiver thread did not stop"

@@ -1,0 +1,125 @@
+"""SIGHUP reloads the running daemon's config: changed streams restart from their last id,
+added streams start, removed streams stop, and a broken config changes nothing."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamvisor.demo_source import DemoSource
+from tests.daemon_helpers import count_ids, free_port, ids_by_stream, running_daemon, write_config
+from tests.sse_server import Headers, Hold, Send, SSEServer
+
+
+@pytest.fixture
+def source() -> Iterator[DemoSource]:
+    demo = DemoSource(("beta", "gamma", "delta"), rate=150.0, heartbeat=0.5)
+    demo.start()
+    try:
+        yield demo
+    finally:
+        demo.stop()
+
+
+def sse_events(first: int, last: int) -> bytes:
+    return b"".join(b"id: %d\nevent: tick\ndata: n%d\n\n" % (i, i) for i in range(first, last + 1))
+
+
+def config(tmp_path: Path, admin_port: int, streams: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "defaults": {"read_timeout": 10, "backoff": {"initial": 0.01, "max": 0.2}},
+        "streams": streams,
+        "sinks": [
+            {
+                "name": "archive",
+                "type": "file",
+                "path": str(tmp_path / "events.jsonl"),
+                "flush_interval": 0,
+            }
+        ],
+        "checkpoint": {"path": str(tmp_path / "checkpoints.db"), "interval": 0.1},
+        "admin": {"listen": f"127.0.0.1:{admin_port}"},
+    }
+
+
+def test_sighup_restarts_a_changed_stream_where_it_left_off_starts_added_and_stops_removed(
+    tmp_path: Path, source: DemoSource, sse_server: SSEServer
+) -> None:
+    sse_server.add_script(Headers(), Send(sse_events(1, 5)), Hold())
+    sse_server.add_script(Headers(), Send(sse_events(6, 7)), Hold())
+    events = tmp_path / "events.jsonl"
+    alpha = {"name": "alpha", "url": sse_server.url("/alpha"), "headers": {"X-Version": "1"}}
+    beta = {"name": "beta", "url": source.url("beta")}
+    gamma = {"name": "gamma", "url": source.url("gamma")}
+    delta = {"name": "delta", "url": source.url("delta")}
+    port = free_port()
+    with running_daemon(
+        tmp_path, config(tmp_path, port, [alpha, beta, delta]), admin_port=port
+    ) as d:
+        d.wait_for(
+            lambda: (
+                count_ids(events, "alpha") == 5
+                and count_ids(events, "beta") >= 20
+                and count_ids(events, "delta") >= 20
+            ),
+            "events of alpha, beta and delta",
+        )
+        changed = {**alpha, "headers": {"X-Version": "2"}}
+        write_config(d.config_path, config(tmp_path, port, [changed, gamma, delta]))
+        d.send_signal(signal.SIGHUP)
+        d.wait_for_log("reload: done")
+
+        # The changed stream reconnected with its new settings, resuming after id 5.
+        assert sse_server.wait_for_requests(2, timeout=10.0)
+        resumed = sse_server.requests[1]
+        assert resumed.headers["X-Version"] == "2"
+        assert resumed.headers["Last-Event-ID"] == "5"
+        d.wait_for(lambda: count_ids(events, "alpha") == 7, "alpha's events 6 and 7")
+
+        # The added stream runs; the removed one is gone and writes nothing more.
+        d.wait_for(lambda: "beta" not in d.get_json("/streams")["streams"], "beta removed")
+        beta_count = count_ids(events, "beta")
+        gamma_then = count_ids(events, "gamma")
+        d.wait_for(lambda: count_ids(events, "gamma") >= gamma_then + 30, "30 more gamma events")
+        assert count_ids(events, "beta") == beta_count
+        assert d.terminate() == 0, d.stderr()
+
+    ids = ids_by_stream(events)
+    assert ids["alpha"] == [1, 2, 3, 4, 5, 6, 7]
+    for name in ("beta", "gamma", "delta"):
+        assert ids[name] == list(range(1, len(ids[name]) + 1)), f"{name}: gaps or repeats"
+    assert source.stats["delta"].connections == 1, "an unchanged stream was restarted"
+    log = d.stderr()
+    assert "reload: stream alpha changed; restarting it from id 5" in log
+    assert "reload: stream gamma added" in log
+    assert "reload: stream beta removed" in log
+
+
+def test_sighup_with_a_broken_config_logs_the_error_and_keeps_the_old_config_running(
+    tmp_path: Path, source: DemoSource
+) -> None:
+    events = tmp_path / "events.jsonl"
+    port = free_port()
+    beta = {"name": "beta", "url": source.url("beta")}
+    with running_daemon(tmp_path, config(tmp_path, port, [beta]), admin_port=port) as d:
+        d.wait_for(lambda: count_ids(events, "beta") >= 20, "20 events")
+        broken = f"streams:\n  - name: beta\n    url: {source.url('beta')}\n    read_timout: 5\n"
+        write_config(d.config_path, broken)
+        d.send_signal(signal.SIGHUP)
+        d.wait_for_log("reload: config has errors; still running the previous one")
+        expected = (
+            f"{d.config_path}:4: streams[0].read_timout: unknown key 'read_timout' "
+            "(did you mean 'read_timeout'?)"
+        )
+        d.wait_for(lambda: expected in d.stderr().splitlines(), "the error line on stderr")
+
+        count = count_ids(events, "beta")
+        d.wait_for(lambda: count_ids(events, "beta") >= count + 30, "30 more events")
+        assert d.alive
+        assert d.get_json("/streams")["streams"]["beta"]["state"] == "connected"
+        assert d.terminate() == 0, d.stderr()
+    assert "Traceback" not in d.stderr()
