@@ -45,6 +45,38 @@ def threads() -> int:
     return status_value("Threads")
 
 
+def smaps_breakdown(stack_kib: int = 8192) -> dict[str, int]:
+    """Resident bytes of this process by kind of mapping, from ``/proc/self/smaps``.
+
+    ``thread stacks`` are the anonymous read-write mappings of exactly the default thread
+    stack size (glibc maps the guard page separately); ``brk heap`` is ``[heap]``; ``other
+    anonymous`` holds the per-thread malloc arenas and large allocations; ``files`` is code
+    and data mapped from files.
+    """
+    out = {"thread stacks": 0, "brk heap": 0, "other anonymous": 0, "files": 0}
+    kind = "files"
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            parts = line.split()
+            if not parts:
+                continue
+            if not parts[0].endswith(":") and "-" in parts[0]:
+                start, end = (int(x, 16) for x in parts[0].split("-"))
+                size_kib = (end - start) // 1024
+                path = parts[5] if len(parts) > 5 else ""
+                if path == "[heap]":
+                    kind = "brk heap"
+                elif path.startswith("/"):
+                    kind = "files"
+                elif size_kib == stack_kib and parts[1].startswith("rw"):
+                    kind = "thread stacks"
+                else:
+                    kind = "other anonymous"
+            elif parts[0] == "Rss:":
+                out[kind] += int(parts[1]) * 1024
+    return out
+
+
 def mib(n: float) -> str:
     return f"{n / (1 << 20):.1f}"
 

@@ -34,7 +34,7 @@ import threading
 import time
 from typing import Any
 
-from benchlib import ensure_repo_on_path, machine_note, mib, rss, table, threads
+from benchlib import ensure_repo_on_path, machine_note, mib, rss, smaps_breakdown, table, threads
 from sse_source import Source
 
 ensure_repo_on_path()
@@ -68,6 +68,20 @@ def child_streamvisor(url: str, n: int, profile: bool, variant: str) -> dict[str
     for part in parts:
         if part.startswith("chunk="):  # what-if: a smaller read size (module global)
             streamvisor.connection.CHUNK_SIZE = int(part[6:])
+    if "trim" in parts:  # what-if: drop what the open response no longer needs
+
+        class TrimmedConnection(streamvisor.connection.Connection):
+            def open(self) -> None:
+                super().open()
+                resp = self._response
+                if resp is not None:
+                    resp.request = resp.cookies = None  # type: ignore[assignment]
+                    resp.history = []
+
+        def connect(spec: Any, last_event_id: str | None) -> Any:
+            session = streamvisor.connection.shared_session()
+            return TrimmedConnection(spec, last_event_id, session=session)
+
     if "shared" in parts:  # what-if: one requests.Session for all streams (now the default)
         shared = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_maxsize=n + 16)
@@ -82,7 +96,7 @@ def child_streamvisor(url: str, n: int, profile: bool, variant: str) -> dict[str
         tracemalloc.start(1)
     specs = [StreamSpec(name=f"s{i}", url=url, read_timeout=60.0) for i in range(n)]
     _settle()
-    base_rss, base_threads = rss(), threads()
+    base_rss, base_threads, base_maps = rss(), threads(), smaps_breakdown()
     snap0 = tracemalloc.take_snapshot() if profile else None
     sv = Streamvisor(specs, connect=connect)
     t0 = time.perf_counter()
@@ -105,7 +119,7 @@ def child_streamvisor(url: str, n: int, profile: bool, variant: str) -> dict[str
             time.sleep(0.1)
         connect_s = time.perf_counter() - t0
         _settle()
-        peak_rss, peak_threads = rss(), threads()
+        peak_rss, peak_threads, peak_maps = rss(), threads(), smaps_breakdown()
         top: list[tuple[str, float, int]] = []
         if profile:
             assert snap0 is not None
@@ -138,6 +152,7 @@ def child_streamvisor(url: str, n: int, profile: bool, variant: str) -> dict[str
         "after_stop_threads": threads(),
         "after_stop_rss": rss(),
         "top": top,
+        "maps": {k: peak_maps[k] - base_maps[k] for k in peak_maps},
     }
 
 
@@ -156,7 +171,7 @@ def child_naive(url: str, n: int) -> dict[str, Any]:
     import sseclient
 
     _settle()
-    base_rss, base_threads = rss(), threads()
+    base_rss, base_threads, base_maps = rss(), threads(), smaps_breakdown()
     lock = threading.Lock()
     responses: list[Any] = []
     stop = threading.Event()
@@ -185,7 +200,7 @@ def child_naive(url: str, n: int) -> dict[str, Any]:
     connect_s = time.perf_counter() - t0
     connected = len(responses)
     _settle()
-    peak_rss, peak_threads = rss(), threads()
+    peak_rss, peak_threads, peak_maps = rss(), threads(), smaps_breakdown()
     t1 = time.perf_counter()
     stop.set()
     with lock:
@@ -213,6 +228,7 @@ def child_naive(url: str, n: int) -> dict[str, Any]:
         "after_stop_threads": threads(),
         "after_stop_rss": rss(),
         "top": [],
+        "maps": {k: peak_maps[k] - base_maps[k] for k in peak_maps},
     }
 
 
@@ -225,14 +241,14 @@ def child_actors(n: int) -> dict[str, Any]:
             return message
 
     _settle()
-    base_rss, base_threads = rss(), threads()
+    base_rss, base_threads, base_maps = rss(), threads(), smaps_breakdown()
     t0 = time.perf_counter()
     refs = [Idle.start() for _ in range(n)]
     for ref in refs:
         ref.ask("ping", timeout=10)
     connect_s = time.perf_counter() - t0
     _settle()
-    peak_rss, peak_threads = rss(), threads()
+    peak_rss, peak_threads, peak_maps = rss(), threads(), smaps_breakdown()
     t1 = time.perf_counter()
     for ref in refs:
         ref.stop(block=False)
@@ -253,6 +269,7 @@ def child_actors(n: int) -> dict[str, Any]:
         "after_stop_threads": threads(),
         "after_stop_rss": rss(),
         "top": [],
+        "maps": {k: peak_maps[k] - base_maps[k] for k in peak_maps},
     }
 
 
@@ -333,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             ("what-if: streamvisor, CHUNK_SIZE=8192", "streamvisor", "chunk=8192"),
             ("what-if: streamvisor, MALLOC_ARENA_MAX=2", "streamvisor", "arena=2"),
             ("what-if: streamvisor, both", "streamvisor", "chunk=8192+arena=2"),
+            ("what-if: streamvisor, response trimmed", "streamvisor", "trim"),
             ("what-if: naive, MALLOC_ARENA_MAX=2", "naive", "arena=2"),
         ]
     results: dict[str, list[dict[str, Any]]] = {label: [] for label, _, _ in shapes}
@@ -390,6 +408,18 @@ def main(argv: list[str] | None = None) -> int:
                 "stop s",
             ],
             rows,
+        )
+    )
+    kinds = list(next(iter(r for rs in results.values() for r in rs))["maps"])
+    print("\nwhere the growth sits (median KiB per stream, from /proc/self/smaps)\n")
+    print(
+        table(
+            ["shape", *kinds],
+            [
+                [label] + [f"{_median([r['maps'][k] for r in rs]) / n / 1024:.1f}" for k in kinds]
+                for label, rs in results.items()
+                if rs
+            ],
         )
     )
     sv_runs = results.get("streamvisor")

@@ -128,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)
     n = args.samples
-    print(
-        f"reconnect: {n} gaps per contender per round, {args.rounds} rounds; {machine_note()}"
-    )
+    print(f"reconnect: {n} gaps per contender per round, {args.rounds} rounds; {machine_note()}")
     gaps: dict[str, list[float]] = {name: [] for name, _ in CONTENDERS}
     errors: dict[str, str] = {}
     with Source("batches", count=n + 1000, per_batch=1) as src:

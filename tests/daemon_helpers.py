@@ -71,7 +71,8 @@ class DaemonProcess:
 
     Args:
         workdir: folder for the config, stdout and stderr files (and the process's cwd).
-        config: the config, YAML text or a mapping.
+        config: the config: YAML text or a mapping (written to ``workdir``), or the path
+            of an existing file.
         admin_port: the port written into ``admin.listen`` (for ``get``), if any.
         env: extra environment variables.
         name: prefix of the files, so a test can run several daemons one after another.
@@ -81,7 +82,7 @@ class DaemonProcess:
     def __init__(
         self,
         workdir: Path,
-        config: Mapping[str, Any] | str,
+        config: Mapping[str, Any] | str | Path,
         *,
         admin_port: int | None = None,
         env: Mapping[str, str] | None = None,
@@ -89,7 +90,10 @@ class DaemonProcess:
         log_level: str = "info",
     ) -> None:
         self.workdir = workdir
-        self.config_path = write_config(workdir / f"{name}.yaml", config)
+        if isinstance(config, Path):
+            self.config_path = config  # an existing file, run as it is
+        else:
+            self.config_path = write_config(workdir / f"{name}.yaml", config)
         self.stdout_path = workdir / f"{name}.stdout"
         self.stderr_path = workdir / f"{name}.stderr"
         self.admin_port = admin_port
@@ -226,7 +230,7 @@ class DaemonProcess:
 @contextlib.contextmanager
 def running_daemon(
     workdir: Path,
-    config: Mapping[str, Any] | str,
+    config: Mapping[str, Any] | str | Path,
     *,
     admin_port: int | None = None,
     env: Mapping[str, str] | None = None,
