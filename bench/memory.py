@@ -13,10 +13,14 @@ shape runs in a fresh interpreter (``--child``) and reports VmRSS from ``/proc/s
 * ``pykka actors only``: N idle ``ThreadingActor``s (no sockets), to separate the cost of a
   thread from the cost of a connection.
 
+Each shape runs ``--repeat`` times (fresh processes); medians are reported, plus where the
+growth sits per mapping kind (``/proc/self/smaps``: thread stacks, heap, arenas).
+``--what-if`` adds streamvisor variants (a smaller read size, ``MALLOC_ARENA_MAX=2``, the
+open response trimmed of its request, cookies and history) to show what would help.
 ``--profile`` adds a tracemalloc run of the streamvisor shape (slower; RSS not comparable)
 and prints the allocation sites that grew the most, per stream.
 
-    python bench/memory.py [--streams 1000] [--profile]
+    python bench/memory.py [--streams 1000] [--repeat 3] [--what-if] [--profile]
 """
 
 from __future__ import annotations

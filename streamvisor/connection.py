@@ -159,6 +159,11 @@ class Connection:
             essence = (self.content_type or "").split(";", 1)[0].strip().lower()
             if essence != "text/event-stream":
                 raise ContentTypeError(self.content_type)
+            # An open stream may live for days: drop what is no longer needed (the
+            # session already took the cookies, redirects are done). ~2.5 KiB a stream.
+            response.request = None  # type: ignore[assignment]
+            response.cookies = None  # type: ignore[assignment]
+            response.history = []
         except BaseException as exc:
             self._release()
             if self._interrupted and isinstance(exc, Exception):

@@ -38,7 +38,7 @@ from streamvisor.sse import Event
 log = logging.getLogger(__name__)
 
 OVERFLOW_POLICIES = ("drop_oldest", "drop_newest", "disconnect")
-_ACTOR_WINDOW = 64  # events in a user actor's inbox before the hub buffers instead
+_ACTOR_WINDOW = 1024  # events in a user actor's inbox before the hub buffers instead
 _BATCH_WINDOW = 4  # batches in a sink's inbox before the hub buffers instead
 _MAX_BATCH = 2048
 _DRAIN_INTERVAL = 0.01

@@ -584,7 +584,10 @@ def test_a_subscriber_with_a_crowded_inbox_is_buffered_and_its_counts_stay_true(
     factory = FakeFactory.playing([Attempt([ev(1), ev(2), ev(3), BLOCK])])
     sv = make_sv([spec()], connect=factory)
     name = sv.subscribe(blocker.ref)
-    for i in range(100):  # the subscriber's inbox is already past the hub's window
+    from streamvisor.actors.hub import _ACTOR_WINDOW
+
+    crowd = _ACTOR_WINDOW + 36
+    for i in range(crowd):  # the subscriber's inbox is already past the hub's window
         blocker.ref.tell(f"own message {i}")
     sv.start()
 
@@ -596,7 +599,7 @@ def test_a_subscriber_with_a_crowded_inbox_is_buffered_and_its_counts_stay_true(
     blocker.gate.set()
     assert blocker.wait_for(3, DEADLINE)
     assert wait_until(lambda: subscriber()["delivered"] == 3, DEADLINE)
-    assert len(blocker.others) == 100
+    assert len(blocker.others) == crowd
 
 
 # -- pitfalls (research §3.7) -----------------------------------------------------------------
