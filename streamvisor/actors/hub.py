@@ -251,12 +251,7 @@ class HubActor(SimpleInbox, pykka.ThreadingActor):
             if slot.batch:
                 while buffer and (qsize is None or qsize() < _BATCH_WINDOW):
                     n = min(len(buffer), _MAX_BATCH)
-                    items = [buffer.popleft() for _ in range(n)]
-                    upto: dict[str, tuple[int, str | None, int]] = {}
-                    for ev, seq in items:
-                        prev = upto.get(ev.stream)
-                        upto[ev.stream] = (seq, ev.last_event_id, (prev[2] if prev else 0) + 1)
-                    slot.ref.tell(Batch([ev for ev, _ in items], upto))
+                    slot.ref.tell(_batch([buffer.popleft() for _ in range(n)]))
                     slot.delivered += n
             else:
                 tell = slot.ref.tell
@@ -287,12 +282,8 @@ class HubActor(SimpleInbox, pykka.ThreadingActor):
                 if slot.batch:
                     items = list(slot.buffer)
                     slot.buffer.clear()
-                    upto: dict[str, tuple[int, str | None, int]] = {}
-                    for ev, seq in items:
-                        prev = upto.get(ev.stream)
-                        upto[ev.stream] = (seq, ev.last_event_id, (prev[2] if prev else 0) + 1)
                     try:
-                        slot.ref.tell(Batch([ev for ev, _ in items], upto))
+                        slot.ref.tell(_batch(items))
                     except pykka.ActorDeadError:
                         break
                 else:
@@ -374,6 +365,15 @@ class _FlushAll:
 
 POSITIONS = _Positions()
 FLUSH_ALL = _FlushAll()
+
+
+def _batch(items: list[tuple[Event, int]]) -> Batch:
+    """A sink batch, with per stream its last sequence, last id and event count."""
+    upto: dict[str, tuple[int, str | None, int]] = {}
+    for ev, seq in items:
+        prev = upto.get(ev.stream)
+        upto[ev.stream] = (seq, ev.last_event_id, (prev[2] if prev else 0) + 1)
+    return Batch([ev for ev, _ in items], upto)
 
 
 def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
