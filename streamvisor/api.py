@@ -180,7 +180,7 @@ class Streamvisor:
         hub, supervisor = self._hub, self._supervisor
         assert hub is not None and supervisor is not None
         try:
-            refs: list[Any] = _ask(supervisor, StopStreams(timeout), _remaining(deadline))
+            refs: list[Any] = _ask(supervisor, StopStreams(), _remaining(deadline))
             for ref in refs:
                 ref.actor_stopped.wait(_remaining(deadline))
             supervisor.stop(block=True, timeout=_remaining(deadline))

@@ -32,6 +32,7 @@ from streamvisor.actors.messages import (
     Unsubscribe,
     Written,
 )
+from streamvisor.actors.scheduler import tell_later
 from streamvisor.dedup import DedupWindow, Verdict
 from streamvisor.sse import Event
 
@@ -266,8 +267,7 @@ class HubActor(SimpleInbox, pykka.ThreadingActor):
             return
         if buffer and not self._drain_pending:
             self._drain_pending = True
-            ref = self.actor_ref
-            self._schedule(_DRAIN_INTERVAL, lambda: _tell_quietly(ref, Drain()))
+            tell_later(self._schedule, _DRAIN_INTERVAL, self.actor_ref, Drain())
 
     def _deliver_all(self) -> None:
         for slot in list(self._slots.values()):
@@ -374,10 +374,3 @@ def _batch(items: list[tuple[Event, int]]) -> Batch:
         prev = upto.get(ev.stream)
         upto[ev.stream] = (seq, ev.last_event_id, (prev[2] if prev else 0) + 1)
     return Batch([ev for ev, _ in items], upto)
-
-
-def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
-    try:
-        ref.tell(message)
-    except pykka.ActorDeadError:
-        pass

@@ -99,9 +99,7 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class StopStreams:
-    """Ask: stop every stream (interrupt, then stop), answering when all have ended."""
-
-    timeout: float
+    """Ask: interrupt and stop every stream; answers the refs to wait for."""
 
 
 # --- hub ------------------------------------------------------------------------------

@@ -12,6 +12,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
+
+import pykka
 
 log = logging.getLogger(__name__)
 
@@ -94,3 +97,21 @@ class Scheduler:
                 callback()
             except Exception:  # a timer must never kill the timer thread
                 log.exception("timer callback failed")
+
+
+Schedule = Callable[[float, Callable[[], None]], Any]
+
+
+def tell_later(schedule: Schedule, delay: float, ref: pykka.ActorRef[Any], message: Any) -> Any:
+    """Tell ``ref`` ``message`` after ``delay`` seconds; a stopped actor is ignored.
+
+    Returns the scheduler's handle (``cancel()`` it to call the timer off).
+    """
+
+    def fire() -> None:
+        try:
+            ref.tell(message)
+        except pykka.ActorDeadError:
+            pass
+
+    return schedule(delay, fire)

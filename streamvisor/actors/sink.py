@@ -17,6 +17,7 @@ import pykka
 
 from streamvisor.actors.inbox import SimpleInbox
 from streamvisor.actors.messages import Batch, Flush, Written
+from streamvisor.actors.scheduler import tell_later
 from streamvisor.sinks.base import Sink
 from streamvisor.sse import Event
 
@@ -80,15 +81,7 @@ class SinkActor(SimpleInbox, pykka.ThreadingActor):
             self._write()
         elif not self._timer:
             self._timer = True
-            ref = self.actor_ref
-
-            def tick() -> None:
-                try:
-                    ref.tell(Flush())
-                except pykka.ActorDeadError:
-                    pass
-
-            self._schedule(self._sink.max_wait, tick)
+            tell_later(self._schedule, self._sink.max_wait, self.actor_ref, Flush())
 
     def _write(self) -> None:
         if not self._buffer:

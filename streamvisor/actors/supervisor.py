@@ -31,6 +31,7 @@ from streamvisor.actors.messages import (
     StopStreams,
     Sweep,
 )
+from streamvisor.actors.scheduler import Schedule, tell_later
 from streamvisor.actors.stream import ConnectionFactory, StreamActor, StreamControl
 from streamvisor.errors import ConnectError
 from streamvisor.redact import redact_url
@@ -41,7 +42,6 @@ from streamvisor.supervision import Decision, Kind, Outcome, RestartPolicy
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 1.0
-Schedule = Callable[[float, Callable[[], None]], Any]
 
 
 class _Entry:
@@ -262,15 +262,9 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             entry.policy.probe_due()
             self._spawn(entry)
             return
-        ref, due = self.actor_ref, RestartDue(name, entry.gen)
-
-        def fire() -> None:
-            try:
-                ref.tell(due)
-            except pykka.ActorDeadError:
-                pass
-
-        entry.timer = self._schedule(decision.delay, fire)
+        entry.timer = tell_later(
+            self._schedule, decision.delay, self.actor_ref, RestartDue(name, entry.gen)
+        )
 
     def _restart_due(self, msg: RestartDue) -> None:
         entry = self._entries.get(msg.stream)
@@ -341,15 +335,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
 
     # -- liveness and status -----------------------------------------------------------
     def _schedule_sweep(self) -> None:
-        ref = self.actor_ref
-
-        def fire() -> None:
-            try:
-                ref.tell(Sweep())
-            except pykka.ActorDeadError:
-                pass
-
-        self._schedule(SWEEP_INTERVAL, fire)
+        tell_later(self._schedule, SWEEP_INTERVAL, self.actor_ref, Sweep())
 
     def _sweep(self) -> None:
         if self._stopping:
