@@ -1,4 +1,4 @@
-"""Command line: ``streamvisor tail|run|check|demo``. Thin: parse, wire, report, exit code.
+"""Command line: ``streamvisor tail|relay|run|check|demo``. Thin: parse, wire, report, exit code.
 
 Exit codes scripts can rely on: 0 success, 1 runtime failure (a permanent stream error,
 retries exhausted), 2 usage or config errors, 130 interrupted (Ctrl-C). User mistakes get
@@ -81,6 +81,35 @@ def _add_logging(p: argparse.ArgumentParser, default: str) -> None:
     )
 
 
+def _add_upstream(p: argparse.ArgumentParser) -> None:
+    """The options that describe one upstream stream (tail and relay)."""
+    p.add_argument("url", help="the SSE endpoint (http:// or https://)")
+    p.add_argument(
+        "-H",
+        "--header",
+        dest="headers",
+        action="append",
+        default=[],
+        type=_header,
+        metavar="'Name: value'",
+        help="request header, repeatable (sent on every reconnect)",
+    )
+    p.add_argument("--method", default="GET", type=str.upper, choices=["GET", "POST"])
+    p.add_argument("--data", default=None, help="request body (POST); sent as given")
+    p.add_argument("--last-event-id", default=None, help="resume after this event id")
+    p.add_argument("--read-timeout", type=_positive_float, default=60.0, metavar="SECONDS")
+    p.add_argument("--connect-timeout", type=_positive_float, default=10.0, metavar="SECONDS")
+    p.add_argument("--backoff-initial", type=_positive_float, default=1.0, metavar="SECONDS")
+    p.add_argument("--backoff-max", type=_positive_float, default=30.0, metavar="SECONDS")
+    p.add_argument("--backoff-jitter", type=_fraction, default=0.3, metavar="FRACTION")
+    p.add_argument(
+        "--max-attempts",
+        type=_positive_int,
+        default=None,
+        help="give up (exit 1) after N failed attempts in a row (default: retry forever)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
     parser = _Parser(
@@ -92,34 +121,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     tail = sub.add_parser("tail", help="stream one URL to stdout with full reconnect logic")
-    tail.add_argument("url", help="the SSE endpoint (http:// or https://)")
-    tail.add_argument(
-        "-H",
-        "--header",
-        dest="headers",
-        action="append",
-        default=[],
-        type=_header,
-        metavar="'Name: value'",
-        help="request header, repeatable (sent on every reconnect)",
-    )
-    tail.add_argument("--method", default="GET", type=str.upper, choices=["GET", "POST"])
-    tail.add_argument("--data", default=None, help="request body (POST); sent as given")
-    tail.add_argument("--last-event-id", default=None, help="resume after this event id")
+    _add_upstream(tail)
     tail.add_argument("--max-events", type=_positive_int, default=None, help="exit 0 after N")
-    tail.add_argument("--read-timeout", type=_positive_float, default=60.0, metavar="SECONDS")
-    tail.add_argument("--connect-timeout", type=_positive_float, default=10.0, metavar="SECONDS")
-    tail.add_argument("--backoff-initial", type=_positive_float, default=1.0, metavar="SECONDS")
-    tail.add_argument("--backoff-max", type=_positive_float, default=30.0, metavar="SECONDS")
-    tail.add_argument("--backoff-jitter", type=_fraction, default=0.3, metavar="FRACTION")
-    tail.add_argument(
-        "--max-attempts",
-        type=_positive_int,
-        default=None,
-        help="give up (exit 1) after N failed attempts in a row (default: retry forever)",
-    )
     tail.add_argument("--format", default="jsonl", choices=["jsonl", "text"])
     _add_logging(tail, "warning")
+
+    relay = sub.add_parser("relay", help="re-serve one URL to many SSE clients, with replay")
+    _add_upstream(relay)
+    relay.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    relay.add_argument("--name", default="relay", help="served at /streams/NAME")
+    relay.add_argument("--history-events", type=_positive_int, default=1000, metavar="N")
+    relay.add_argument("--history-seconds", type=_positive_float, default=300.0, metavar="S")
+    relay.add_argument("--client-max-bytes", type=_positive_int, default=262144, metavar="B")
+    relay.add_argument("--heartbeat", type=_positive_float, default=15.0, metavar="S")
+    relay.add_argument(
+        "--token",
+        dest="tokens",
+        action="append",
+        default=[],
+        help="bearer token clients must present (repeatable; default: no auth)",
+    )
+    _add_logging(relay, "info")
 
     run = sub.add_parser("run", help="run the daemon from a YAML config until SIGTERM")
     run.add_argument("config", help="path to the YAML config")
@@ -167,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from streamvisor.daemon import run_daemon
 
             return run_daemon(args.config, args.log_level, args.log_format)
+        if args.command == "relay":
+            from streamvisor.relay.cli import run_relay
+
+            return run_relay(args)
         if args.command == "demo":
             from streamvisor.demo import run_demo
 

@@ -30,6 +30,7 @@ from streamvisor.config_schema import (
 )
 from streamvisor.errors import ConfigError
 from streamvisor.redact import redact_headers, redact_url
+from streamvisor.relay.settings import RelayConfig, read_relay_section
 from streamvisor.spec import BreakerPolicy, StreamSpec
 
 __all__ = [
@@ -61,7 +62,7 @@ STREAM_KEYS = (
     "enabled",
     "last_event_id",
 )
-TOP_KEYS = ("defaults", "streams", "sinks", "checkpoint", "admin", "shutdown_timeout")
+TOP_KEYS = ("defaults", "streams", "sinks", "checkpoint", "admin", "relay", "shutdown_timeout")
 SINK_TYPES = ("stdout", "file", "webhook")
 SINK_COMMON_KEYS = ("name", "type", "streams", "events", "buffer", "overflow")
 SINK_TYPE_KEYS: dict[str, tuple[str, ...]] = {
@@ -138,6 +139,7 @@ class Config:
         sinks: the built-in sinks, in file order.
         checkpoint: the checkpoint store, or None.
         admin: the admin listener, or None.
+        relay: the relay (``streamvisor.relay``), or None.
         shutdown_timeout: seconds a graceful stop may take.
         source: the config path as given.
         secrets: secret values found in the file or its environment (for the log Redactor).
@@ -152,6 +154,7 @@ class Config:
     source: str = "<config>"
     secrets: frozenset[str] = frozenset()
     warnings: tuple[ConfigError, ...] = ()
+    relay: RelayConfig | None = None
 
 
 class ConfigErrors(ConfigError):
@@ -240,16 +243,20 @@ class _Builder:
         sinks = self._sinks(top.get("sinks"), streams)
         checkpoint = self._checkpoint(top.get("checkpoint"))
         admin = self._admin(top.get("admin"))
+        names = [entry.name for entry in streams if entry.name is not None]
+        relay = read_relay_section(c, top.get("relay"), names, self.base_dir)
         self._warn_streams(streams, sinks)
         specs = tuple(entry.spec for entry in streams if entry.spec is not None)
-        if c.errors or any(isinstance(v, Invalid) for v in (shutdown, checkpoint, admin)):
+        if c.errors or any(isinstance(v, Invalid) for v in (shutdown, checkpoint, admin, relay)):
             return None
         assert not isinstance(checkpoint, Invalid) and not isinstance(admin, Invalid)
+        assert not isinstance(relay, Invalid)
         return Config(
             streams=specs,
             sinks=tuple(sink for sink in sinks if sink is not None),
             checkpoint=checkpoint,
             admin=admin,
+            relay=relay,
             shutdown_timeout=10.0 if shutdown is None else shutdown,
             source=c.source,
             secrets=frozenset(c.secrets),

@@ -108,39 +108,54 @@ class _DropFinal(logging.Filter):
         return not getattr(record, "final", False)
 
 
-def run_tail(args: argparse.Namespace) -> int:
-    """Run ``streamvisor tail`` with parsed arguments; return the exit code."""
+def upstream_redactor(args: argparse.Namespace) -> Redactor:
+    """A redactor knowing the secrets in the upstream options (auth headers, URL password)."""
     redactor = Redactor()
-    headers = dict(args.headers)
-    for name, value in headers.items():
+    for name, value in args.headers:
         if is_secret_header(name):
             redactor.add(value)
     password = urllib.parse.urlsplit(args.url).password
     if password:
         redactor.add(password)
+    return redactor
+
+
+def upstream_spec(args: argparse.Namespace, name: str) -> StreamSpec:
+    """The ``StreamSpec`` the upstream options describe (tail's and relay's).
+
+    It retries for ever unless ``--max-attempts`` says otherwise, and never waits longer
+    than ``--backoff-max``: no restart-intensity limit, no breaker cool-down.
+
+    Raises:
+        ValueError: an option value the spec rejects (e.g. a bad URL).
+    """
+    return StreamSpec(
+        name=name,
+        url=args.url,
+        method=args.method,
+        headers=dict(args.headers),
+        body=args.data,
+        last_event_id=args.last_event_id,
+        read_timeout=args.read_timeout,
+        connect_timeout=args.connect_timeout,
+        backoff=BackoffPolicy(
+            initial=args.backoff_initial,
+            max=max(args.backoff_max, args.backoff_initial),
+            jitter=args.backoff_jitter,
+        ),
+        max_attempts=args.max_attempts,
+        max_restarts=RestartLimit(count=0),
+        breaker=BreakerPolicy(failures=0),
+    )
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    """Run ``streamvisor tail`` with parsed arguments; return the exit code."""
+    redactor = upstream_redactor(args)
     handler = configure_logging(args.log_level, args.log_format, redactor=redactor)
     handler.addFilter(_DropFinal())
     try:
-        spec = StreamSpec(
-            name="tail",
-            url=args.url,
-            method=args.method,
-            headers=headers,
-            body=args.data,
-            last_event_id=args.last_event_id,
-            read_timeout=args.read_timeout,
-            connect_timeout=args.connect_timeout,
-            backoff=BackoffPolicy(
-                initial=args.backoff_initial,
-                max=max(args.backoff_max, args.backoff_initial),
-                jitter=args.backoff_jitter,
-            ),
-            max_attempts=args.max_attempts,
-            # tail retries for ever unless --max-attempts says otherwise, and never waits
-            # longer than --backoff-max: no restart-intensity limit, no breaker cool-down.
-            max_restarts=RestartLimit(count=0),
-            breaker=BreakerPolicy(failures=0),
-        )
+        spec = upstream_spec(args, "tail")
     except ValueError as exc:
         print(f"streamvisor tail: {redactor.scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
