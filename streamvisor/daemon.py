@@ -23,6 +23,7 @@ from streamvisor.checkpoint import Checkpoint, CheckpointStore, SQLiteCheckpoint
 from streamvisor.config import Config, ConfigErrors, load_config
 from streamvisor.errors import StreamvisorError
 from streamvisor.redact import Redactor
+from streamvisor.relay import start_relay
 from streamvisor.states import StreamState
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class Daemon:
         self._reloads = {"ok": 0, "failed": 0}
         self._sv: Streamvisor | None = None
         self._admin: Any = None
+        self._relay: Any = None
         self._started_at = time.time()
 
     # -- control (thread-safe, signal-safe) ---------------------------------------------
@@ -110,6 +112,7 @@ class Daemon:
             self._sv = self._build(config, self._saved)
             if config.admin is not None:
                 self._admin = self._start_admin(config.admin.host, config.admin.port)
+            self._relay = start_relay(config.relay, self._sv)
         except StreamvisorError as exc:
             print(f"streamvisor: {self._redactor.scrub(str(exc))}", file=sys.stderr)
             self._close_store()
@@ -180,6 +183,8 @@ class Daemon:
         if self._sv is not None:
             self._sv.stop(timeout=self.config.shutdown_timeout)
             self._write_checkpoints(self._sv.final_positions)
+        if self._relay is not None:
+            self._relay.stop()
         self._close_store()
         if self._admin is not None:
             self._admin.stop()

@@ -38,6 +38,8 @@ class Downstream:
 
     # called by the reader thread, under the pool's condition
     def _feed(self, data: bytes) -> None:
+        if self.closed:
+            return  # bytes read just before the test dropped the connection
         if not data:
             self.closed = True
             self._decoder.end()
@@ -114,6 +116,9 @@ class ClientPool:
         with self._lock, contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(client.sock)
         client.sock.close()
+        with self.cond:
+            if not client.closed:
+                client._feed(b"")  # end of input: an event cut short is not dispatched
 
     def close(self) -> None:
         """Close every connection and join the reader thread."""

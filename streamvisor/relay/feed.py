@@ -43,11 +43,10 @@ class _Forwarder(pykka.ThreadingActor):
         if not isinstance(message, Event):
             self._flush()
             return
-        held = self._held
-        if held and held[0].stream != message.stream:
+        if self._held and self._held[0].stream != message.stream:
             self._flush()
-        held.append(message)
-        if len(held) >= _MAX_COALESCE or self.actor_inbox.empty():
+        self._held.append(message)
+        if len(self._held) >= _MAX_COALESCE or self.actor_inbox.empty():
             self._flush()
 
     def on_stop(self) -> None:

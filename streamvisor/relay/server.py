@@ -298,9 +298,9 @@ class RelayServer:
             self._history.append(stream, first, now, frames)
         clients = route.clients
         if clients:
+            counters.deliveries += len(frames) * len(clients)
             for client in clients:
                 client.transport.write(data)
-            counters.deliveries += len(frames) * len(clients)
             if route.cut:
                 self._drop_cut(route)
 
