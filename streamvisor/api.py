@@ -128,12 +128,31 @@ class Streamvisor:
             stop_event: set when stopping, so sinks that wait (webhook retries) give up.
             **kwargs: passed to ``Streamvisor()``.
         """
+        from streamvisor.resume import resume_point
         from streamvisor.sinks import build_sink
 
-        sv = cls(config.streams, **kwargs)
-        for sink_config in config.sinks:
+        built = [(build_sink(sc, stop_event), sc) for sc in config.sinks]
+        checkpoints = dict(kwargs.pop("checkpoints", None) or {})
+        lids = {name: cp.last_event_id for name, cp in checkpoints.items()}
+        recovered: list[dict[str, Any] | None] = []
+        for sink, sink_config in built:
+            recover = getattr(sink, "recover", None)
+            held = recover(lids) if recover is not None else None  # the sink skips these
+            # A disk buffer may hold events past the file: resume from the checkpoint.
+            recovered.append(held if sink_config.buffer.type == "memory" else None)
+        for spec in config.streams:
+            held = [
+                None if r is None else r.get(spec.name)
+                for (_, sc), r in zip(built, recovered, strict=True)
+                if sc.streams is None or spec.name in sc.streams
+            ]
+            point = resume_point(checkpoints.get(spec.name), held, spec.dedup_window)
+            if point is not None:
+                checkpoints[spec.name] = point
+        sv = cls(config.streams, checkpoints=checkpoints, **kwargs)
+        for sink, sink_config in built:
             sv.add_sink(
-                build_sink(sink_config, stop_event),
+                sink,
                 streams=sink_config.streams,
                 events=sink_config.events,
                 buffer=sink_config.buffer,
