@@ -146,7 +146,11 @@ class Hub:
                 "last_event_id": book.committed.last_event_id,
                 "last_event_at": book.last_at,
                 "subscribers": {
-                    o.name: {"queue_depth": o.depth(), "dropped": o.dropped.get(name, 0)}
+                    o.name: {
+                        "queue_depth": o.depth(),
+                        "dropped": o.dropped.get(name, 0),
+                        "reason": o.when_full.value,
+                    }
                     for o in outlets
                     if o.takes(name)
                 },

@@ -54,10 +54,12 @@ def test_a_file_sink_slower_than_its_upstream_writes_every_event_and_checkpoints
 ) -> None:
     total = 300_000
     out = tmp_path / "events.jsonl"
-    with BurstServer(total) as server:
-        with running_daemon(tmp_path, _config(tmp_path, server.url)) as daemon:
-            daemon.wait_for(lambda: _lines(out) >= total, "every event in the file", DEADLINE)
-            assert daemon.terminate() == 0
+    with (
+        BurstServer(total) as server,
+        running_daemon(tmp_path, _config(tmp_path, server.url)) as daemon,
+    ):
+        daemon.wait_for(lambda: _lines(out) >= total, "every event in the file", DEADLINE)
+        assert daemon.terminate() == 0
     assert _ids(out) == list(range(1, total + 1))
     assert _checkpoint(tmp_path) == str(total)
     assert "dropped" not in daemon.stderr()
