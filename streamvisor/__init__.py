@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from streamvisor.actors.messages import EventBatch, SubscriberOverflow
 from streamvisor.api import Streamvisor
 from streamvisor.backoff import BackoffPolicy, RestartLimit
 from streamvisor.errors import (
@@ -21,6 +22,7 @@ from streamvisor.errors import (
     StreamvisorError,
     classify,
 )
+from streamvisor.flow import WhenFull
 from streamvisor.hooks import EventClass, ProtocolHandler
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Decoder, Event
@@ -37,6 +39,7 @@ __all__ = [
     "ContentTypeError",
     "Decoder",
     "Event",
+    "EventBatch",
     "EventClass",
     "HTTPStatusError",
     "ProtocolHandler",
@@ -47,6 +50,8 @@ __all__ = [
     "StreamState",
     "Streamvisor",
     "StreamvisorError",
+    "SubscriberOverflow",
+    "WhenFull",
     "__version__",
     "classify",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 
 import pykka
 
+from streamvisor.actors.hub import Hub
 from streamvisor.actors.inbox import SimpleInbox
 from streamvisor.actors.messages import (
     AddStream,
@@ -88,7 +89,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
 
     def __init__(
         self,
-        hub: pykka.ActorRef[Any],
+        hub: Hub,
         schedule: Schedule,
         connect: ConnectionFactory,
         *,
@@ -144,9 +145,10 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
     def _spawn(self, entry: _Entry) -> None:
         entry.gen += 1
         entry.timer = None
-        wire_bytes = entry.control.bytes
+        old = entry.control
         entry.control = StreamControl()
-        entry.control.bytes = wire_bytes
+        entry.control.bytes = old.bytes
+        entry.control.paused_total = old.paused_total
         entry.ref = StreamActor.start(
             entry.spec,
             entry.gen,
@@ -154,6 +156,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             entry.control,
             self.actor_ref,
             self._hub,
+            self._hub.book(entry.spec.name, entry.spec.dedup_window),
             self._connect,
             self._clock,
         )
@@ -378,6 +381,12 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 "url": e.url,
                 "last_event_id": e.last_event_id,
                 "bytes": e.control.bytes,
+                "paused_on": e.control.paused_on,
+                "paused_seconds": round(
+                    e.control.paused_total
+                    + (time.monotonic() - e.control.paused_since if e.control.paused_since else 0),
+                    3,
+                ),
                 "restarts": e.restarts,
                 "failures": dict(e.failures),
                 "breaker": e.policy.breaker.value,
