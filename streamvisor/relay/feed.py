@@ -1,19 +1,16 @@
 """Wiring: feed a ``Streamvisor``'s deduplicated events into a ``RelayServer``.
 
 ``start_relay(config, sv)`` is what the daemon calls; ``attach`` is the one place that
-knows how events leave streamvisor for the relay. With ``Streamvisor.add_listener`` (called
-in each stream's thread once per read, after dedup) the relay's ``publish`` is the
-listener. Until that exists, a small forwarding actor subscribes instead and publishes what
-it receives, coalescing while its inbox is busy.
+knows how events leave streamvisor for the relay: the relay's ``publish`` is a listener
+(``Streamvisor.add_listener``), called in each stream's thread once per read, after dedup,
+and it only hands the read over to the relay's loop (it never blocks the stream).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
-
-import pykka
+from typing import TYPE_CHECKING
 
 from streamvisor.relay.server import RelayServer
 from streamvisor.relay.settings import RelayConfig
@@ -23,50 +20,23 @@ if TYPE_CHECKING:
     from streamvisor.api import Streamvisor
     from streamvisor.relay.history_sqlite import SQLiteHistory
 
-__all__ = ["Relay", "attach", "start_relay"]
+__all__ = ["Feed", "Relay", "attach", "start_relay"]
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, Sequence[Event]], None]
-_MAX_COALESCE = 1024
-
-
-class _Forwarder(pykka.ThreadingActor):
-    """Subscriber actor that hands events to ``publish`` (until ``add_listener`` lands)."""
-
-    def __init__(self, publish: Publish) -> None:
-        super().__init__()
-        self._publish = publish
-        self._held: list[Event] = []
-
-    def on_receive(self, message: Any) -> None:
-        if not isinstance(message, Event):
-            self._flush()
-            return
-        if self._held and self._held[0].stream != message.stream:
-            self._flush()
-        self._held.append(message)
-        if len(self._held) >= _MAX_COALESCE or self.actor_inbox.empty():
-            self._flush()
-
-    def on_stop(self) -> None:
-        self._flush()
-
-    def _flush(self) -> None:
-        held, self._held = self._held, []
-        if held:
-            self._publish(held[0].stream, held)
 
 
 class Feed:
     """How events reach the relay; ``close()`` stops them."""
 
-    def __init__(self, close: Callable[[], None]) -> None:
-        self._close = close
+    def __init__(self, sv: Streamvisor, name: str) -> None:
+        self._sv = sv
+        self._name = name
 
     def close(self) -> None:
         """Stop feeding events (idempotent)."""
-        self._close()
+        self._sv.unsubscribe(self._name)
 
 
 def attach(sv: Streamvisor, publish: Publish, streams: Sequence[str] | None = None) -> Feed:
@@ -80,22 +50,7 @@ def attach(sv: Streamvisor, publish: Publish, streams: Sequence[str] | None = No
     Returns:
         A ``Feed`` whose ``close()`` detaches.
     """
-    add_listener = getattr(sv, "add_listener", None)
-    if add_listener is not None:
-        name = add_listener(publish, streams=streams)
-        remove = getattr(sv, "remove_listener", None)
-        return Feed(lambda: remove(name) if remove is not None else None)
-    ref = _Forwarder.start(publish)
-    name = sv.subscribe(ref, streams=streams, buffer=1_000_000, name="relay")
-
-    def close() -> None:
-        try:
-            sv.unsubscribe(name)
-        except pykka.ActorDeadError:
-            pass  # streamvisor has stopped already
-        ref.stop(block=True, timeout=5.0)
-
-    return Feed(close)
+    return Feed(sv, sv.add_listener(publish, streams=streams, name="relay"))
 
 
 class Relay:

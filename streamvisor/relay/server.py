@@ -199,7 +199,8 @@ class RelayServer:
         if loop is None or not events:
             return
         try:
-            loop.call_soon_threadsafe(self._fanout, stream, events)
+            # a copy: the caller may reuse its list once we return
+            loop.call_soon_threadsafe(self._fanout, stream, tuple(events))
         except RuntimeError:
             pass  # the loop is closed: the relay is stopping
 

@@ -1,0 +1,438 @@
+"""The relay against nginx + nchan, in the same harness and the same run.
+
+    python bench/relay.py [--window 12] [--warmup 3] [--only throughput,idle,storm,stalled]
+
+Scenarios (shared/research/relay.md section 5 sets the targets; issue 15):
+
+* throughput: 100 clients x 1,000 events/s: deliveries/s, p50/p99/max end-to-end latency,
+  server CPU (percent of one core, process tree from /proc) and the CPU ratio relay/nchan.
+* idle: 10,000 connected clients at 1 event/s: server RSS growth per client.
+* storm: 1,000 clients at 50 events/s all drop 2 s into the window and resume 0.3 s later
+  with Last-Event-ID: lost and repeated events (every client), p99. The relay runs twice:
+  steady upstream, and an upstream that drops every 2 s.
+* stalled: the throughput run again with one client that never reads (4 KiB receive
+  buffer): the others' p99 against the throughput run, relay RSS over the window, cuts.
+
+Publisher, load client and upstream are separate processes (``relay_load.py``); every
+process is stopped in a ``finally``; nginx runs with ``daemon off``, 1 worker, 127.0.0.1
+only, from a temporary prefix. nchan comes from Debian (``apt-get install nginx-light
+libnginx-mod-nchan``, installed here when missing). Ratios, not absolute numbers, are the
+result: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+LOAD = [sys.executable, str(BENCH / "relay_load.py")]
+TICK = os.sysconf("SC_CLK_TCK")
+NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
+
+
+def _raise_fd_limit() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Proc:
+    """A child process with line-wise stdout (read with a deadline) and a sure stop."""
+
+    def __init__(self, args: list[str], stdin: bool = False, **kw: Any) -> None:
+        self.p = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            preexec_fn=_raise_fd_limit,
+            text=True,
+            **kw,
+        )
+
+    def line(self, timeout: float = 60.0) -> str:
+        box: list[str] = []
+        reader = threading.Thread(target=lambda: box.append(self.p.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        reader.join(timeout)
+        if not box or not box[0]:
+            raise RuntimeError(f"no output from {self.p.args[:4]} within {timeout}s")
+        return box[0].strip()
+
+    def send(self, text: str) -> None:
+        assert self.p.stdin is not None
+        self.p.stdin.write(text + "\n")
+        self.p.stdin.flush()
+
+    def stop(self) -> None:
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(5)
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its children (nginx's workers)."""
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    pids.append(int(entry))
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0
+    for p in tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def rss(pid: int) -> int:
+    total = 0
+    for p in tree(pid):
+        with contextlib.suppress(OSError):
+            m = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{p}/status").read_text())
+            total += int(m.group(1)) * 1024 if m else 0
+    return total
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+# -- targets ------------------------------------------------------------------------------
+class Relay:
+    name = "relay"
+    path = "/streams/b"
+
+    def __init__(self, rate: float, drop_every: float = 0.0) -> None:
+        self.upstream = Proc(
+            [*LOAD, "--role", "upstream", "--rate", str(rate), "--drop-every", str(drop_every)]
+        )
+        up = int(self.upstream.line())
+        self.server = Proc(
+            [
+                sys.executable,
+                "-m",
+                "streamvisor",
+                "relay",
+                f"http://127.0.0.1:{up}/",
+                "--name",
+                "b",
+                "--listen",
+                "127.0.0.1:0",
+                "--backoff-initial",
+                "0.05",
+                "--log-level",
+                "warning",
+            ]
+        )
+        self.port = int(self.server.line().rsplit(":", 1)[1])
+        self.pid = self.server.p.pid
+
+    def cuts(self) -> int:
+        text = (
+            urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5)
+            .read()
+            .decode()
+        )
+        m = re.search(r'streamvisor_relay_slow_client_cuts_total\{stream="b"\} (\S+)', text)
+        return int(float(m.group(1))) if m else -1
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.upstream.stop()
+
+
+NGINX_CONF = """
+load_module {module};
+worker_processes 1;
+worker_rlimit_nofile 19000;
+daemon off;
+error_log {prefix}/error.log warn;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 18000; }}
+http {{
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 600s;
+  client_body_temp_path {prefix}/body; proxy_temp_path {prefix}/proxy;
+  fastcgi_temp_path {prefix}/fcgi; uwsgi_temp_path {prefix}/uwsgi; scgi_temp_path {prefix}/scgi;
+  nchan_shared_memory_size 256M;
+  nchan_message_buffer_length 1000;
+  nchan_message_timeout 300s;
+  server {{
+    listen 127.0.0.1:{port};
+    location = /pub {{ nchan_publisher; nchan_channel_id b; }}
+    location = /sub {{ nchan_subscriber eventsource; nchan_channel_id b;
+                      nchan_subscriber_first_message newest; }}
+  }}
+}}
+"""
+
+
+class Nchan:
+    name = "nchan"
+    path = "/sub"
+
+    def __init__(self, rate: float) -> None:
+        self.prefix = tempfile.mkdtemp(prefix="nchan-bench-")
+        self.port = free_port()
+        conf = Path(self.prefix) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(module=NCHAN_MODULE, prefix=self.prefix, port=self.port))
+        self.server = Proc(["nginx", "-c", str(conf), "-p", self.prefix], stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 0.2),
+            ):
+                break
+            time.sleep(0.05)
+        self.pid = self.server.p.pid
+        self.publisher = Proc(
+            [*LOAD, "--role", "nchan-pub", "--port", str(self.port), "--rate", str(rate)]
+        )
+        self.publisher.line()
+
+    def stop(self) -> None:
+        self.publisher.stop()
+        self.server.stop()
+        shutil.rmtree(self.prefix, ignore_errors=True)
+
+
+def ensure_nchan() -> bool:
+    if shutil.which("nginx") and os.path.exists(NCHAN_MODULE):
+        return True
+    print("installing nginx-light and libnginx-mod-nchan from Debian ...", file=sys.stderr)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+    subprocess.run(
+        [
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "nginx-light",
+            "libnginx-mod-nchan",
+        ],
+        env=env,
+        check=False,
+    )
+    return bool(shutil.which("nginx")) and os.path.exists(NCHAN_MODULE)
+
+
+# -- one measured run ---------------------------------------------------------------------
+def measure(
+    target: Any,
+    clients: int,
+    warmup: float,
+    window: float,
+    *,
+    storm_at: float | None = None,
+    stalled: bool = False,
+) -> dict[str, Any]:
+    base_rss = rss(target.pid)
+    load = Proc(
+        [
+            *LOAD,
+            "--role",
+            "load",
+            "--port",
+            str(target.port),
+            "--path",
+            target.path,
+            "--clients",
+            str(clients),
+        ],
+        stdin=True,
+    )
+    stall = None
+    try:
+        connected = json.loads(load.line(120))["connected"]
+        if stalled:
+            stall = socket.socket()
+            stall.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stall.connect(("127.0.0.1", target.port))
+            stall.sendall(
+                f"GET {target.path} HTTP/1.1\r\nHost: b\r\nAccept: text/event-stream\r\n\r\n".encode()
+            )
+        time.sleep(warmup)
+        rss_connected = rss(target.pid)
+        cpu0, t0 = cpu_seconds(target.pid), time.monotonic()
+        load.send("start")
+        samples = []
+        while time.monotonic() - t0 < window:
+            if storm_at is not None and time.monotonic() - t0 >= storm_at:
+                load.send("storm")
+                storm_at = None
+            samples.append(rss(target.pid))
+            time.sleep(0.5)
+        load.send("stop")
+        cpu = (cpu_seconds(target.pid) - cpu0) / (time.monotonic() - t0) * 100
+        load.send("report")
+        result: dict[str, Any] = json.loads(load.line(60))
+        result.update(
+            target=target.name,
+            clients=connected,
+            cpu=cpu,
+            base_rss=base_rss,
+            rss=rss_connected,
+            rss_min=min(samples),
+            rss_max=max(samples),
+        )
+        if stalled:
+            result["cuts"] = target.cuts()
+        return result
+    finally:
+        if stall is not None:
+            stall.close()
+        load.stop()
+
+
+def idle(target: Any, clients: int) -> dict[str, Any]:
+    before = rss(target.pid)
+    load = Proc(
+        [
+            *LOAD,
+            "--role",
+            "load",
+            "--port",
+            str(target.port),
+            "--path",
+            target.path,
+            "--clients",
+            str(clients),
+        ],
+        stdin=True,
+    )
+    try:
+        connected = json.loads(load.line(180))["connected"]
+        time.sleep(3)
+        after = rss(target.pid)
+        return {
+            "target": target.name,
+            "clients": connected,
+            "before": before,
+            "after": after,
+            "per_client": (after - before) / max(connected, 1),
+        }
+    finally:
+        load.stop()
+
+
+def run(make: Any, *args: Any, **kw: Any) -> dict[str, Any]:
+    target = make()
+    try:
+        return args[0](target, *args[1:], **kw)
+    finally:
+        target.stop()
+
+
+def row(r: dict[str, Any]) -> str:
+    return (
+        f"| {r['target']:<22} | {r['clients']:>5} | {r['per_s']:>9,.0f} | {r['p50']:>6.1f} | {r['p99']:>7.1f} | "
+        f"{r['max']:>7.0f} | {r['cpu']:>6.1f} % | {r['rss'] / 2**20:>6.1f} MiB | {r['lost']:>5} "
+        f"({r['clients_with_loss']}) | {r['dups']:>4} |"
+    )
+
+
+HEADER = (
+    "| target                 | conns | deliv./s  | p50 ms | p99 ms  | max ms  | CPU      | RSS        | lost (clients) | dups |\n"
+    "|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--window", type=float, default=12.0)
+    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--only", default="throughput,idle,storm,stalled")
+    a = p.parse_args()
+    only = set(a.only.split(","))
+    nchan = ensure_nchan()
+    if not nchan:
+        print("nginx + nchan unavailable: relay numbers only", file=sys.stderr)
+    w, wu = a.window, a.warmup
+    out: list[str] = []
+    if "throughput" in only or "stalled" in only:
+        rows = []
+        if nchan:
+            rows.append(run(lambda: Nchan(1000), measure, 100, wu, w))
+        rows.append(run(lambda: Relay(1000), measure, 100, wu, w))
+        if "stalled" in only:
+            stalled = run(lambda: Relay(1000), measure, 100, wu, w, stalled=True)
+            stalled["target"] = "relay + 1 stalled"
+            rows.append(stalled)
+        out += ["## 100 clients x 1,000 events/s", HEADER, *map(row, rows)]
+        relay_row = next(r for r in rows if r["target"] == "relay")
+        if nchan:
+            out.append(
+                f"\nrelay/nchan: CPU {relay_row['cpu'] / rows[0]['cpu']:.2f}x, "
+                f"p99 {relay_row['p99']:.1f} vs {rows[0]['p99']:.1f} ms"
+            )
+        if "stalled" in only:
+            s = rows[-1]
+            out.append(
+                f"stalled client: cut {s['cuts']} time(s); others' p99 {s['p99']:.1f} vs "
+                f"{relay_row['p99']:.1f} ms ({s['p99'] - relay_row['p99']:+.1f} ms); relay RSS over "
+                f"the window {s['rss_min'] / 2**20:.1f}..{s['rss_max'] / 2**20:.1f} MiB"
+            )
+    if "storm" in only:
+        rows = []
+        if nchan:
+            rows.append(run(lambda: Nchan(50), measure, 1000, wu, w, storm_at=2.0))
+        rows.append(run(lambda: Relay(50), measure, 1000, wu, w, storm_at=2.0))
+        dropping = run(lambda: Relay(50, drop_every=2.0), measure, 1000, wu, w, storm_at=2.0)
+        dropping["target"] = "relay, upstream drops/2s"
+        rows.append(dropping)
+        out += [
+            "\n## storm: 1,000 clients at 50 events/s drop at once, resume 0.3 s later",
+            HEADER,
+            *map(row, rows),
+        ]
+    if "idle" in only:
+        rows = []
+        if nchan:
+            rows.append(run(lambda: Nchan(1), idle, 10_000))
+        rows.append(run(lambda: Relay(1), idle, 10_000))
+        out += [
+            "\n## 10,000 idle clients (1 event/s)",
+            "| target | clients | RSS before | after | per client |",
+            "|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {r['target']} | {r['clients']} | {r['before'] / 2**20:.1f} MiB | {r['after'] / 2**20:.1f} MiB "
+            f"| {r['per_client'] / 1024:.2f} KiB |"
+            for r in rows
+        ]
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
