@@ -18,6 +18,7 @@ import threading
 from collections.abc import Sequence
 
 from streamvisor.errors import StreamvisorError
+from streamvisor.relay.ring import ReplayRing, new_epoch
 
 __all__ = ["HistoryError", "SQLiteHistory"]
 
@@ -92,6 +93,22 @@ class SQLiteHistory:
             raise HistoryError(f"relay history {self.path}: {exc}") from None
         rows.reverse()
         return str(meta[0]), int(meta[1]), [(int(s), float(a), bytes(f)) for s, a, f in rows]
+
+    def open_ring(self, stream: str, now: float) -> ReplayRing:
+        """The replay ring of ``stream``: its stored history, or a new one (stored).
+
+        Raises:
+            HistoryError: the file cannot be read.
+        """
+        epoch, last_seq, rows = self.load(stream, now)
+        if epoch is None:
+            epoch = new_epoch(now)
+            self.create(stream, epoch)
+        ring = ReplayRing(
+            self._max_events, self._max_age, epoch, rows[0][0] - 1 if rows else last_seq
+        )
+        ring.restore(rows)
+        return ring
 
     def create(self, stream: str, epoch: str) -> None:
         """Start a new history for ``stream`` (its old rows, if any, are dropped)."""

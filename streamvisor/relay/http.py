@@ -10,6 +10,7 @@ connection closes (RFC 9112 section 6.3, item 8), and the other answers are one-
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -23,6 +24,8 @@ __all__ = [
     "Request",
     "authorized",
     "cors_headers",
+    "error_response",
+    "head_only",
     "plain_response",
     "stream_head",
 ]
@@ -123,6 +126,19 @@ def plain_response(
         *extra,
     ]
     return _head(status, headers) + body
+
+
+def error_response(status: int, message: str, extra: Sequence[tuple[str, str]] = ()) -> bytes:
+    """A one-shot JSON error answer: ``{"error": message}``."""
+    body = json.dumps({"error": message}).encode()
+    return plain_response(status, body, extra=extra)
+
+
+def head_only(response: bytes, method: str) -> bytes:
+    """``response`` without its body when answering ``HEAD`` (RFC 9110 section 9.3.2)."""
+    if method != "HEAD":
+        return response
+    return response[: response.index(b"\r\n\r\n") + 4]
 
 
 def stream_head(gap: bool, extra: Sequence[tuple[str, str]] = ()) -> bytes:

@@ -18,7 +18,6 @@ import asyncio
 import concurrent.futures
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -28,6 +27,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from streamvisor.errors import StreamvisorError
 from streamvisor.relay import http
+from streamvisor.relay.client import Client, Route
 from streamvisor.relay.encoder import encode_comment, encode_event, encode_gap, encode_retry
 from streamvisor.relay.metrics import RouteCounters, build_relay_registry
 from streamvisor.relay.ring import ReplayRing, new_epoch
@@ -41,96 +41,16 @@ __all__ = ["RelayError", "RelayServer"]
 
 log = logging.getLogger(__name__)
 
-HEAD_TIMEOUT = 10.0
-"""Seconds a new connection may take to send its request head."""
 CUT_LOG_INTERVAL = 10.0
 """Slow-client cuts are logged at most once per this many seconds (with a count)."""
 _BACKLOG = 4096  # a reconnect storm of thousands must not overflow the accept queue
+_UNAUTHORIZED = http.error_response(401, "unauthorized", [("WWW-Authenticate", "Bearer")])
+_GET_ONLY = http.error_response(405, "method not allowed", [("Allow", "GET")])
+_GET_OR_HEAD = http.error_response(405, "method not allowed", [("Allow", "GET, HEAD")])
 
 
 class RelayError(StreamvisorError):
     """The relay could not start (e.g. its address is in use)."""
-
-
-class _Route:
-    """One served stream: its ring, its connected clients and its counters."""
-
-    __slots__ = ("clients", "counters", "cut", "name", "ring")
-
-    def __init__(self, name: str, ring: ReplayRing) -> None:
-        self.name = name
-        self.ring = ring
-        self.clients: set[_Client] = set()
-        self.cut: list[_Client] = []
-        self.counters = RouteCounters()
-
-
-class _Client(asyncio.Protocol):
-    """One downstream connection: reads its request head, then only receives writes."""
-
-    __slots__ = ("_parser", "_relay", "_timer", "route", "transport")
-
-    transport: asyncio.Transport  # set by connection_made, before any other callback
-
-    def __init__(self, relay: RelayServer) -> None:
-        self._relay = relay
-        self._parser: http.HeadParser | None = http.HeadParser()
-        self._timer: asyncio.TimerHandle | None = None
-        self.route: _Route | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
-            except OSError:
-                pass
-        transport.set_write_buffer_limits(high=self._relay.config.max_buffer_bytes)
-        self._relay._pending.add(self)
-        self._timer = self._relay._loop_call_later(HEAD_TIMEOUT, transport.abort)
-
-    def data_received(self, data: bytes) -> None:
-        parser = self._parser
-        if parser is None:
-            return  # anything after the head is ignored (an SSE client sends nothing)
-        try:
-            request = parser.feed(data)
-        except http.BadRequestError as exc:
-            self._parser = None
-            self.respond(http.plain_response(exc.status, b'{"error": "bad request"}'))
-            return
-        if request is not None:
-            self._parser = None
-            self._cancel_timer()
-            self._relay._pending.discard(self)
-            self._relay._handle(self, request)
-
-    def eof_received(self) -> bool:
-        return False  # the client is gone: close our side too
-
-    def pause_writing(self) -> None:
-        # asyncio calls this from inside write() once unsent bytes pass the high-water mark
-        self._relay._cut(self)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._cancel_timer()
-        self._relay._forget(self)
-
-    def respond(self, data: bytes) -> None:
-        """Send a one-shot answer and close (after the bytes are out)."""
-        self.transport.write(data)
-        self.transport.close()
-
-    def retire_later(self, delay: float) -> None:
-        """Close this client after ``delay`` seconds (``max_lifetime``); it resumes."""
-        self._timer = self._relay._loop_call_later(delay, self.transport.close)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
 
 
 class RelayServer:
@@ -156,10 +76,13 @@ class RelayServer:
         self._history = history
         self._clock = clock
         self._dynamic = config.streams is None
-        self._routes: dict[str, _Route] = {}
+        self._routes: dict[str, Route] = {}
         for name in config.streams if config.streams is not None else streams:
             self._add_route(name)
-        self._pending: set[_Client] = set()
+        self._pending: set[Client] = set()
+        self._inbox: list[tuple[str, Sequence[Event]]] = []
+        self._inbox_lock = threading.Lock()
+        self._drain_due = False
         self._retry = encode_retry(round(config.retry * 1000))
         self._heartbeat = encode_comment()
         self._registry = build_relay_registry(self.counters)
@@ -194,13 +117,22 @@ class RelayServer:
         return self.address
 
     def publish(self, stream: str, events: Sequence[Event]) -> None:
-        """Relay the events of one read of ``stream``. Thread-safe, never blocks."""
+        """Relay the events of one read of ``stream``. Thread-safe, never blocks.
+
+        Crosses into the loop with one ``call_soon_threadsafe`` per read, or fewer: reads
+        that arrive while the loop has not yet taken the previous ones join them, and the
+        loop then writes each stream's events to each client in one write.
+        """
         loop = self._loop
         if loop is None or not events:
             return
+        with self._inbox_lock:
+            self._inbox.append((stream, tuple(events)))  # a copy: the caller may reuse its list
+            if self._drain_due:
+                return
+            self._drain_due = True
         try:
-            # a copy: the caller may reuse its list once we return
-            loop.call_soon_threadsafe(self._fanout, stream, tuple(events))
+            loop.call_soon_threadsafe(self._drain)
         except RuntimeError:
             pass  # the loop is closed: the relay is stopping
 
@@ -228,7 +160,7 @@ class RelayServer:
             config = self.config
             server = loop.run_until_complete(
                 loop.create_server(
-                    lambda: _Client(self),
+                    lambda: Client(self, self.config.max_buffer_bytes),
                     config.host.strip("[]"),
                     config.port,
                     backlog=_BACKLOG,
@@ -254,27 +186,28 @@ class RelayServer:
                 pass
             loop.close()
 
-    def _loop_call_later(self, delay: float, callback: Callable[[], object]) -> asyncio.TimerHandle:
-        assert self._loop is not None
-        return self._loop.call_later(delay, callback)
-
-    def _add_route(self, name: str) -> _Route:
+    def _add_route(self, name: str) -> Route:
         config, now = self.config, self._clock()
-        history = self._history
-        if history is None:
+        if self._history is None:
             ring = ReplayRing(config.max_events, config.max_age, new_epoch(now))
         else:
-            epoch, last_seq, rows = history.load(name, now)
-            if epoch is None:
-                epoch = new_epoch(now)
-                history.create(name, epoch)
-            ring = ReplayRing(config.max_events, config.max_age, epoch, last_seq)
-            if rows:
-                ring = ReplayRing(config.max_events, config.max_age, epoch, rows[0][0] - 1)
-                ring.restore(rows)
-        route = self._routes[name] = _Route(name, ring)
+            ring = self._history.open_ring(name, now)
+        route = self._routes[name] = Route(name, ring)
         route.counters.retained = len(ring)
         return route
+
+    def _drain(self) -> None:
+        with self._inbox_lock:
+            batch, self._inbox = self._inbox, []
+            self._drain_due = False
+        if len(batch) == 1:
+            self._fanout(*batch[0])
+            return
+        merged: dict[str, list[Event]] = {}
+        for stream, events in batch:
+            merged.setdefault(stream, []).extend(events)
+        for stream, events in merged.items():
+            self._fanout(stream, events)
 
     def _fanout(self, stream: str, events: Sequence[Event]) -> None:
         route = self._routes.get(stream)
@@ -301,7 +234,9 @@ class RelayServer:
         if clients:
             counters.deliveries += len(frames) * len(clients)
             for client in clients:
-                client.transport.write(data)
+                transport = client.transport
+                if not transport.is_closing():  # lost, not yet forgotten (connection_lost)
+                    transport.write(data)
             if route.cut:
                 self._drop_cut(route)
 
@@ -313,12 +248,20 @@ class RelayServer:
             route.ring.expire(now)
             route.counters.retained = len(route.ring)
             for client in route.clients:
-                client.transport.write(beat)
+                if not client.transport.is_closing():
+                    client.transport.write(beat)
             if route.cut:
                 self._drop_cut(route)
         self._log_cuts()
 
-    def _handle(self, client: _Client, request: http.Request) -> None:
+    # -- client callbacks (loop thread) -----------------------------------------------------
+    def client_opened(self, client: Client) -> None:
+        """A connection was accepted; its request head is still to come."""
+        self._pending.add(client)
+
+    def client_request(self, client: Client, request: http.Request) -> None:
+        """A client's request head is complete: answer it, or attach it to a stream."""
+        self._pending.discard(client)
         config = self.config
         path, method = request.path, request.method
         if path.startswith("/streams/"):
@@ -326,30 +269,30 @@ class RelayServer:
             if method == "OPTIONS" and config.allow_origins:
                 client.respond(http.plain_response(204, extra=cors))
             elif method != "GET":
-                client.respond(_error(405, "method not allowed", [("Allow", "GET")]))
+                client.respond(_GET_ONLY)
             elif not http.authorized(request, config.tokens):
-                client.respond(_error(401, "unauthorized", [("WWW-Authenticate", "Bearer")]))
+                client.respond(_UNAUTHORIZED)
             elif path[9:] not in self._routes:
-                client.respond(_error(404, "unknown stream"))
+                client.respond(http.error_response(404, "unknown stream"))
             else:
                 self._attach(client, self._routes[path[9:]], request)
         elif path in ("/health", "/metrics"):
             if method not in ("GET", "HEAD"):
-                client.respond(_error(405, "method not allowed", [("Allow", "GET, HEAD")]))
+                client.respond(_GET_OR_HEAD)
             elif path == "/health":
                 clients = sum(len(route.clients) for route in self._routes.values())
                 body = json.dumps({"status": "ok", "clients": clients}).encode()
-                client.respond(_strip_body(http.plain_response(200, body), method))
+                client.respond(http.head_only(http.plain_response(200, body), method))
             elif not http.authorized(request, config.tokens):
-                client.respond(_error(401, "unauthorized", [("WWW-Authenticate", "Bearer")]))
+                client.respond(_UNAUTHORIZED)
             else:
                 body = generate_latest(self._registry)
                 reply = http.plain_response(200, body, CONTENT_TYPE_LATEST)
-                client.respond(_strip_body(reply, method))
+                client.respond(http.head_only(reply, method))
         else:
-            client.respond(_error(404, "not found"))
+            client.respond(http.error_response(404, "not found"))
 
-    def _attach(self, client: _Client, route: _Route, request: http.Request) -> None:
+    def _attach(self, client: Client, route: Route, request: http.Request) -> None:
         """Replay what the client missed and register it for live events, in one step."""
         counters = route.counters
         last_id = request.headers.get("last-event-id") or request.query.get("lastEventId")
@@ -375,7 +318,8 @@ class RelayServer:
         elif self.config.max_lifetime is not None:
             client.retire_later(self.config.max_lifetime)
 
-    def _cut(self, client: _Client) -> None:
+    def client_overflow(self, client: Client) -> None:
+        """A client's unsent bytes passed ``max_buffer_bytes``: cut it (it resumes)."""
         route = client.route
         if route is None or client not in route.clients:
             return
@@ -385,7 +329,7 @@ class RelayServer:
         self._cuts_unlogged += 1
         self._log_cuts()
 
-    def _drop_cut(self, route: _Route) -> None:
+    def _drop_cut(self, route: Route) -> None:
         for client in route.cut:
             route.clients.discard(client)
         route.cut.clear()
@@ -403,7 +347,8 @@ class RelayServer:
             self._cuts_unlogged = 0
             self._cut_logged_at = now
 
-    def _forget(self, client: _Client) -> None:
+    def client_lost(self, client: Client) -> None:
+        """A client's connection is gone."""
         self._pending.discard(client)
         route = client.route
         if route is not None:
@@ -426,14 +371,3 @@ class RelayServer:
                 else:
                     transport.close()
         self._loop.call_soon(self._loop.stop)  # after the connection_lost callbacks
-
-
-def _error(status: int, message: str, extra: Sequence[tuple[str, str]] = ()) -> bytes:
-    body = json.dumps({"error": message}).encode()
-    return http.plain_response(status, body, extra=extra)
-
-
-def _strip_body(response: bytes, method: str) -> bytes:
-    if method != "HEAD":
-        return response
-    return response[: response.index(b"\r\n\r\n") + 4]
