@@ -37,11 +37,12 @@ class ClientOwner(Protocol):
 class Route:
     """One served stream: its ring, its connected clients and its counters."""
 
-    __slots__ = ("clients", "counters", "cut", "name", "ring")
+    __slots__ = ("clients", "counters", "cut", "name", "ring", "stored")
 
-    def __init__(self, name: str, ring: ReplayRing) -> None:
+    def __init__(self, name: str, ring: ReplayRing, stored: set[str] | None = None) -> None:
         self.name = name
         self.ring = ring
+        self.stored = stored or set()  # keys of restored events an upstream may replay
         self.clients: set[Client] = set()
         self.cut: list[Client] = []  # overflowed during a write loop; removed after it
         self.counters = RouteCounters()

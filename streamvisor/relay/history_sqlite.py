@@ -29,7 +29,7 @@ _SCHEMA = (
     " stream TEXT PRIMARY KEY, epoch TEXT NOT NULL, last_seq INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS relay_events ("
     " stream TEXT NOT NULL, seq INTEGER NOT NULL, at REAL NOT NULL, frame BLOB NOT NULL,"
-    " PRIMARY KEY (stream, seq)) WITHOUT ROWID",
+    " key TEXT, PRIMARY KEY (stream, seq)) WITHOUT ROWID",
 )
 _STOP = object()
 Row = tuple[int, float, bytes]
@@ -70,9 +70,10 @@ class SQLiteHistory:
         )
         self._thread.start()
 
-    def load(self, stream: str, now: float) -> tuple[str | None, int, list[Row]]:
-        """``(epoch, last_seq, rows)`` of ``stream``: rows not older than ``max_age``,
-        oldest first; ``(None, 0, [])`` for a stream never stored.
+    def load(self, stream: str, now: float) -> tuple[str | None, int, list[Row], set[str]]:
+        """``(epoch, last_seq, rows, keys)`` of ``stream``: rows not older than ``max_age``,
+        oldest first, and their events' ``event_key``; ``(None, 0, [], set())`` for a
+        stream never stored.
 
         Raises:
             HistoryError: the file cannot be read.
@@ -83,24 +84,28 @@ class SQLiteHistory:
                     "SELECT epoch, last_seq FROM relay_streams WHERE stream = ?", (stream,)
                 ).fetchone()
                 if meta is None:
-                    return None, 0, []
+                    return None, 0, [], set()
                 rows = self._db.execute(
-                    "SELECT seq, at, frame FROM relay_events WHERE stream = ? AND at >= ?"
+                    "SELECT seq, at, frame, key FROM relay_events WHERE stream = ? AND at >= ?"
                     " ORDER BY seq DESC LIMIT ?",
                     (stream, now - self._max_age, self._max_events),
                 ).fetchall()
         except sqlite3.Error as exc:
             raise HistoryError(f"relay history {self.path}: {exc}") from None
         rows.reverse()
-        return str(meta[0]), int(meta[1]), [(int(s), float(a), bytes(f)) for s, a, f in rows]
+        keys = {str(k) for *_, k in rows if k is not None}
+        restored = [(int(s), float(a), bytes(f)) for s, a, f, _ in rows]
+        return str(meta[0]), int(meta[1]), restored, keys
 
-    def open_ring(self, stream: str, now: float) -> ReplayRing:
-        """The replay ring of ``stream``: its stored history, or a new one (stored).
+    def open_ring(self, stream: str, now: float) -> tuple[ReplayRing, set[str]]:
+        """The replay ring of ``stream`` (its stored history, or a new one, stored), and
+        the ``event_key`` of each restored event: an upstream that resumes from an older
+        checkpoint replays them, and the relay must not issue them again.
 
         Raises:
             HistoryError: the file cannot be read.
         """
-        epoch, last_seq, rows = self.load(stream, now)
+        epoch, last_seq, rows, keys = self.load(stream, now)
         if epoch is None:
             epoch = new_epoch(now)
             self.create(stream, epoch)
@@ -108,15 +113,23 @@ class SQLiteHistory:
             self._max_events, self._max_age, epoch, rows[0][0] - 1 if rows else last_seq
         )
         ring.restore(rows)
-        return ring
+        return ring, keys
 
     def create(self, stream: str, epoch: str) -> None:
         """Start a new history for ``stream`` (its old rows, if any, are dropped)."""
         self._queue.put(("create", stream, epoch))
 
-    def append(self, stream: str, first_seq: int, at: float, frames: Sequence[bytes]) -> None:
-        """Store ``frames`` (sequences ``first_seq``...) in the background. Thread-safe."""
-        self._queue.put(("append", stream, first_seq, at, frames))
+    def append(
+        self,
+        stream: str,
+        first_seq: int,
+        at: float,
+        frames: Sequence[bytes],
+        keys: Sequence[str | None],
+    ) -> None:
+        """Store ``frames`` (sequences ``first_seq``...) and their events' keys in the
+        background. Thread-safe."""
+        self._queue.put(("append", stream, first_seq, at, frames, keys))
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, stop the writer and close the file. Idempotent."""
@@ -170,10 +183,11 @@ class SQLiteHistory:
                 db.execute("DELETE FROM relay_events WHERE stream = ?", (stream,))
                 db.execute("INSERT OR REPLACE INTO relay_streams VALUES (?, ?, 0)", (stream, epoch))
                 continue
-            _, stream, first, at, frames = item
+            _, stream, first, at, frames, keys = item
+            rows = zip(range(first, first + len(frames)), frames, keys, strict=True)
             db.executemany(
-                "INSERT OR REPLACE INTO relay_events VALUES (?, ?, ?, ?)",
-                [(stream, first + i, at, frame) for i, frame in enumerate(frames)],
+                "INSERT OR REPLACE INTO relay_events VALUES (?, ?, ?, ?, ?)",
+                [(stream, seq, at, frame, key) for seq, frame, key in rows],
             )
             last[stream] = first + len(frames) - 1
         for stream, seq in last.items():

@@ -16,7 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["Gap", "ReplayRing", "Resume", "format_id", "new_epoch", "parse_id"]
+from streamvisor.dedup import digest
+from streamvisor.sse import Event
+
+__all__ = ["Gap", "ReplayRing", "Resume", "event_key", "format_id", "new_epoch", "parse_id"]
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -43,6 +46,14 @@ def parse_id(text: str) -> tuple[str, int] | None:
     if not sep or not epoch or not digits.isascii() or not digits.isdigit() or len(digits) > 18:
         return None
     return epoch, int(digits)
+
+
+def event_key(event: Event) -> str | None:
+    """What identifies an upstream event across a relay restart: its id and content digest
+    (the dedup rule: a replay repeats both), or None when it has no id."""
+    if event.id is None:
+        return None
+    return f"{event.id}\x00{digest(event.event, event.data)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -30,7 +31,7 @@ from streamvisor.relay import http
 from streamvisor.relay.client import Client, Route
 from streamvisor.relay.encoder import encode_comment, encode_event, encode_gap, encode_retry
 from streamvisor.relay.metrics import RouteCounters, build_relay_registry
-from streamvisor.relay.ring import ReplayRing, new_epoch
+from streamvisor.relay.ring import ReplayRing, event_key, new_epoch
 from streamvisor.relay.settings import RelayConfig
 from streamvisor.sse import Event
 
@@ -188,11 +189,12 @@ class RelayServer:
 
     def _add_route(self, name: str) -> Route:
         config, now = self.config, self._clock()
+        stored: set[str] = set()
         if self._history is None:
             ring = ReplayRing(config.max_events, config.max_age, new_epoch(now))
         else:
-            ring = self._history.open_ring(name, now)
-        route = self._routes[name] = Route(name, ring)
+            ring, stored = self._history.open_ring(name, now)
+        route = self._routes[name] = Route(name, ring, stored)
         route.counters.retained = len(ring)
         return route
 
@@ -215,6 +217,11 @@ class RelayServer:
             if not self._dynamic:
                 return
             route = self._add_route(stream)
+        history = self._history
+        if history is not None:
+            events, keys = _skip_stored(route.stored, events)
+            if not events:
+                return
         now = self._clock()
         ring = route.ring
         ring.expire(now)
@@ -228,8 +235,8 @@ class RelayServer:
         counters = route.counters
         counters.events += len(frames)
         counters.retained = len(ring)
-        if self._history is not None:
-            self._history.append(stream, first, now, frames)
+        if history is not None:
+            history.append(stream, first, now, frames, keys)
         clients = route.clients
         if clients:
             counters.deliveries += len(frames) * len(clients)
@@ -316,7 +323,8 @@ class RelayServer:
         if route.cut:
             self._drop_cut(route)
         elif self.config.max_lifetime is not None:
-            client.retire_later(self.config.max_lifetime)
+            # +-10 %: clients that connected together must not all come back together
+            client.retire_later(self.config.max_lifetime * random.uniform(0.9, 1.1))
 
     def client_overflow(self, client: Client) -> None:
         """A client's unsent bytes passed ``max_buffer_bytes``: cut it (it resumes)."""
@@ -371,3 +379,24 @@ class RelayServer:
                 else:
                     transport.close()
         self._loop.call_soon(self._loop.stop)  # after the connection_lost callbacks
+
+
+def _skip_stored(
+    stored: set[str], events: Sequence[Event]
+) -> tuple[Sequence[Event], list[str | None]]:
+    """Drop the upstream's replay of events restored from the history (after a relay
+    restart the upstream may resume from an older checkpoint); the first event that is not
+    one of them ends the replay. Returns the events to relay and their keys."""
+    keys = [event_key(event) for event in events]
+    if not stored:
+        return events, keys
+    kept: list[Event] = []
+    kept_keys: list[str | None] = []
+    for event, key in zip(events, keys, strict=True):
+        if stored and key is not None and key in stored:
+            stored.discard(key)
+            continue
+        stored.clear()
+        kept.append(event)
+        kept_keys.append(key)
+    return kept, kept_keys

@@ -71,37 +71,63 @@ def test_check_validates_the_relay_section(
     assert "c.yaml:5: relay.client.heartbeat: must be greater than 0" in err
 
 
+def run_relay_once(
+    pool: ClientPool, config: RelayConfig, events: list[Event], last_id: str | None
+) -> tuple[list[str], str | None]:
+    """Start a relay on the history file, connect one client (resuming from ``last_id``),
+    publish ``events``, and return what the client got (data) and its last id."""
+    assert config.path is not None
+    history = SQLiteHistory(config.path, config.max_events, config.max_age)
+    server = RelayServer(config, ["s"], history=history)
+    port = server.start()[1]
+    try:
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        client = pool.get(port, "/streams/s", headers)
+        assert wait_until(lambda: server.counters()["s"].clients == 1)
+        server.publish("s", events)
+        client.wait(lambda d: any(e.data == events[-1].data for e in d.events))
+        return [e.data for e in client.events], client.last_id
+    finally:
+        server.stop()
+        history.close()
+
+
+def plain(*data: str) -> list[Event]:
+    return [Event("s", None, "message", d) for d in data]
+
+
 def test_a_sqlite_history_resumes_exactly_across_a_relay_restart(
     tmp_path: Path, pool: ClientPool
 ) -> None:
-    path = str(tmp_path / "relay.db")
-    config = RelayConfig(port=0, store="sqlite", path=path, max_events=3)
-
-    def run(data: list[str], last_id: str | None) -> tuple[list[str], str | None]:
-        history = SQLiteHistory(path, config.max_events, config.max_age)
-        server = RelayServer(config, ["s"], history=history)
-        port = server.start()[1]
-        try:
-            headers = {"Last-Event-ID": last_id} if last_id else {}
-            client = pool.get(port, "/streams/s", headers)
-            assert wait_until(lambda: server.counters()["s"].clients == 1)
-            server.publish("s", [Event("s", None, "message", d) for d in data])
-            client.wait(lambda d: any(e.data == data[-1] for e in d.events))
-            return [e.data for e in client.events], client.last_id
-        finally:
-            server.stop()
-            history.close()
-
-    first, last_id = run(["1", "2", "3", "4"], None)
+    config = RelayConfig(port=0, store="sqlite", path=str(tmp_path / "relay.db"), max_events=3)
+    first, last_id = run_relay_once(pool, config, plain("1", "2", "3", "4"), None)
     assert first == ["1", "2", "3", "4"]
     assert last_id is not None
-    second, next_id = run(["5"], last_id)
+    second, next_id = run_relay_once(pool, config, plain("5"), last_id)
     assert second == ["5"]  # no gap: the id survived the restart
     assert next_id is not None and next_id.split("-")[0] == last_id.split("-")[0]
     # an id that fell out of the 3 retained events gets a gap and the retained ones
-    third, _ = run(["6"], next_id.rsplit("-", 1)[0] + "-1")
+    third, _ = run_relay_once(pool, config, plain("6"), next_id.rsplit("-", 1)[0] + "-1")
     assert '"reason":"expired"' in third[0]
     assert third[1:] == ["3", "4", "5", "6"]
+
+
+def test_an_upstream_replay_of_stored_events_is_not_issued_again_after_a_restart(
+    tmp_path: Path, pool: ClientPool
+) -> None:
+    config = RelayConfig(port=0, store="sqlite", path=str(tmp_path / "relay.db"))
+
+    def upstream(*ids: int) -> list[Event]:
+        return [Event("s", f"u{i}", "tick", f"data {i}") for i in ids]
+
+    _, last_id = run_relay_once(pool, config, upstream(1, 2, 3), None)
+    # The upstream resumes from an older checkpoint (after u1): u2 and u3 come again.
+    got, _ = run_relay_once(pool, config, upstream(2, 3, 4), last_id)
+    assert got == ["data 4"]
+    # The same id with other content is a new event (a restarted upstream counter).
+    reused = [Event("s", "u4", "tick", "other content")]
+    got, _ = run_relay_once(pool, config, reused, last_id)
+    assert got == ["data 4", "other content"]
 
 
 def test_a_history_file_that_cannot_be_opened_is_a_clear_error(tmp_path: Path) -> None:
