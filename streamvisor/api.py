@@ -48,6 +48,7 @@ from streamvisor.states import StreamState
 if TYPE_CHECKING:
     from streamvisor.checkpoint import Checkpoint
     from streamvisor.config import Config
+    from streamvisor.iterator import EventStream
     from streamvisor.sinks.base import Sink
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,10 @@ class Streamvisor:
         self._checkpoints = dict(checkpoints or {})
         self._connect = connect or _default_connect
         self._rng = rng
-        self._on_state = on_state
+        self._state_listeners: list[Callable[[str, StreamState], None]] = []
+        if on_state is not None:
+            self._state_listeners.append(on_state)
+        self._last_errors: dict[str, str] = {}
         self._scheduler = Scheduler()
         self._hub = Hub(dedup_window)
         self._supervisor: pykka.ActorRef[Any] | None = None
@@ -169,7 +173,12 @@ class Streamvisor:
         self._scheduler.start()
         schedule = self._scheduler.call_later
         self._supervisor = SupervisorActor.start(
-            self._hub, schedule, self._connect, rng=self._rng, on_state=self._on_state
+            self._hub,
+            schedule,
+            self._connect,
+            rng=self._rng,
+            on_state=self._dispatch_state,
+            last_errors=self._last_errors,
         )
         for spec in self._specs.values():
             checkpoint = self._checkpoints.get(spec.name)
@@ -354,6 +363,53 @@ class Streamvisor:
                 pass
 
         self._buffers[name].on_ready = wake
+
+    def add_state_listener(self, listener: Callable[[str, StreamState], None]) -> None:
+        """Also call ``listener(stream, state)`` on every state change (supervisor thread;
+        it must be quick and must not call back into this object's ask-based methods)."""
+        self._state_listeners.append(listener)
+
+    def _dispatch_state(self, stream: str, state: StreamState) -> None:
+        for listener in list(self._state_listeners):
+            try:
+                listener(stream, state)
+            except Exception:
+                log.exception("state listener failed")
+
+    def last_error(self, stream: str) -> str | None:
+        """The stream's last error (redacted), without asking an actor."""
+        return self._last_errors.get(stream)
+
+    def last_event_id(self, stream: str) -> str | None:
+        """The Last-Event-ID of the stream's last delivered event (None: none yet)."""
+        return self._hub.book(stream).committed.last_event_id
+
+    def events(
+        self,
+        *,
+        streams: Sequence[str] | None = None,
+        events: Sequence[str] | None = None,
+        buffer: int = 10_000,
+        name: str | None = None,
+        _owned: bool = False,
+    ) -> EventStream:
+        """Iterate the events of this (running) streamvisor as one more subscriber.
+
+        Lossless like every subscriber: when the loop falls behind by ``buffer`` events the
+        streams pause. Iteration ends when every stream it watches has ended for good (or
+        at ``close()``); with one stream, ``handle`` controls it and a failure raises
+        ``StreamFailedError``.
+
+        Args:
+            streams: only these streams (default: all).
+            events: only these event types (default: all).
+            buffer: most events queued for the loop.
+            name: the subscriber's name (default: generated).
+        """
+        from streamvisor.iterator import attach
+
+        name = name or f"iterator-{next(self._names)}"
+        return attach(self, streams, events, buffer, name, owned=_owned)
 
     def unsubscribe(self, name: str) -> None:
         """Stop delivering to a subscriber or listener (a stream waiting for it goes on)."""
