@@ -21,7 +21,13 @@ from tests.sse_server import Close, Headers, Hold, Send, SSEServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RUN_DEADLINE = 30.0
-COVERED = {"README.md", "iterate.py", "subscriber_actor.py", "mcp_post_stream.py", "webhook_rate_limited.yaml"}
+COVERED = {
+    "README.md",
+    "iterate.py",
+    "subscriber_actor.py",
+    "mcp_post_stream.py",
+    "webhook_rate_limited.yaml",
+}
 
 
 def load_example(name: str) -> ModuleType:
