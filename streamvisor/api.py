@@ -12,6 +12,7 @@ nothing is lost; ``drop_newest``, ``drop_oldest`` and ``disconnect`` are for liv
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -44,6 +45,7 @@ from streamvisor.flow import BufferSettings, WhenFull
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
 from streamvisor.states import StreamState
+from streamvisor.status import Status, StreamStatus
 
 if TYPE_CHECKING:
     from streamvisor.checkpoint import Checkpoint
@@ -451,30 +453,44 @@ class Streamvisor:
         except pykka.ActorDeadError:
             return False
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Status:
         """Each stream's state, last_event_id, counters, last error (redacted) and pause
-        state, and each subscriber's queue depth, deliveries and drops."""
-        streams: dict[str, Any] = {}
-        hub = self._hub.snapshot()
+        state, and each subscriber's queue depth, deliveries and drops.
+
+        Returns:
+            A frozen ``Status``; ``to_dict()`` is its JSON form (what ``/streams`` serves).
+        """
+        books, subscribers = self._hub.snapshot()
+        entries: dict[str, dict[str, Any]] = {}
         if self._supervisor is not None and not self._stopped:
             try:
-                streams = _ask(self._supervisor, Snapshot(), _ASK_TIMEOUT)
+                entries = _ask(self._supervisor, Snapshot(), _ASK_TIMEOUT)
             except pykka.ActorDeadError:
-                streams = {}
+                entries = {}
         else:
             for name, spec in self._specs.items():
-                streams[name] = {"state": StreamState.DISCONNECTED.value, "url": spec.url}
-        for name, info in streams.items():
-            extra = dict(hub["streams"].get(name, {}))
-            live_id = extra.pop("last_event_id", None)
-            info.update(extra)
-            if live_id is not None:
-                info["last_event_id"] = live_id
-            info.setdefault("events", 0)
-            info.setdefault("dedup_dropped", 0)
-            info.setdefault("reused_ids", 0)
-            info.setdefault("subscribers", {})
-        return {"streams": streams, "subscribers": hub["subscribers"]}
+                entries[name] = {"state": StreamState.DISCONNECTED.value, "url": spec.url}
+        streams: dict[str, StreamStatus] = {}
+        for name, entry in entries.items():
+            book = books.get(name) or StreamStatus(name, StreamState.DISCONNECTED)
+            streams[name] = dataclasses.replace(
+                book,
+                state=StreamState(entry["state"]),
+                url=entry.get("url", ""),
+                last_event_id=book.last_event_id
+                if book.last_event_id is not None
+                else entry.get("last_event_id"),
+                bytes=entry.get("bytes", 0),
+                restarts=entry.get("restarts", 0),
+                failures=entry.get("failures", {}),
+                breaker=entry.get("breaker", "closed"),
+                last_error=entry.get("last_error"),
+                connected_since=entry.get("connected_since"),
+                paused_on=entry.get("paused_on"),
+                paused_seconds=entry.get("paused_seconds", 0.0),
+                extra={"gen": entry["gen"]} if "gen" in entry else {},
+            )
+        return Status(streams, subscribers)
 
     def positions(self) -> Positions:
         """Checkpoint positions: per stream, the Last-Event-ID every sink has written."""

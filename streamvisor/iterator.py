@@ -174,7 +174,8 @@ class StreamHandle:
 
     def status(self) -> dict[str, Any]:
         """The stream's entry of ``Streamvisor.status()`` (a dict, redacted)."""
-        return dict(self._sv.status()["streams"].get(self.name, {}))
+        stream = self._sv.status().streams.get(self.name)
+        return stream.to_dict() if stream is not None else {}
 
     def _set_state(self, state: StreamState) -> None:
         self._state = state
