@@ -36,8 +36,9 @@ def _lines(path: Path) -> int:
 
 
 def _ids(path: Path) -> list[int]:
+    """Ids in file order; a last line torn by ``kill -9`` (no newline yet) is left out."""
     with open(path, "rb") as handle:
-        return [int(json.loads(line)["id"]) for line in handle if line.strip()]
+        return [int(json.loads(line)["id"]) for line in handle if line.endswith(b"\n")]
 
 
 def _checkpoint(tmp_path: Path) -> str | None:
