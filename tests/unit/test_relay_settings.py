@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,17 @@ def test_a_bad_relay_section_reports_exactly_this_problem(relay: str, expected: 
     found = errors(relay + "\n")
     assert len(found) == 1, found
     assert expected in found[0]
+
+
+def test_the_commented_relay_example_in_config_example_yaml_is_valid() -> None:
+    example = (Path(__file__).resolve().parents[2] / "config.example.yaml").read_text()
+    start = example.index("# relay:")
+    block = "\n".join(line[2:] for line in example[start:].splitlines() if line.startswith("# "))
+    config = parse_config(
+        STREAMS.replace("name: a", "name: ticker") + block,
+        source="c.yaml",
+        base_dir=BASE_DIR,
+        environ={"RELAY_TOKEN": "t"},
+    )
+    assert config.relay is not None
+    assert config.relay.store == "memory" and config.relay.tokens == ("t",)
