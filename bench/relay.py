@@ -287,11 +287,14 @@ def measure(
         cpu0, t0 = cpu_seconds(target.pid), time.monotonic()
         load.send("start")
         samples = []
+        cut_after: float | None = None
         while time.monotonic() - t0 < window:
             if storm_at is not None and time.monotonic() - t0 >= storm_at:
                 load.send("storm")
                 storm_at = None
             samples.append(rss(target.pid))
+            if stalled and cut_after is None and target.cuts() > 0:
+                cut_after = time.monotonic() - t0
             time.sleep(0.5)
         load.send("stop")
         cpu = (cpu_seconds(target.pid) - cpu0) / (time.monotonic() - t0) * 100
@@ -308,6 +311,7 @@ def measure(
         )
         if stalled:
             result["cuts"] = target.cuts()
+            result["cut_after"] = cut_after
         return result
     finally:
         if stall is not None:
@@ -386,7 +390,8 @@ def main() -> None:
             rows.append(run(lambda: Nchan(1000), measure, 100, wu, w))
         rows.append(run(lambda: Relay(1000), measure, 100, wu, w))
         if "stalled" in only:
-            stalled = run(lambda: Relay(1000), measure, 100, wu, w, stalled=True)
+            # the kernel takes up to tcp_wmem max (4 MiB) before the relay's bound sees bytes
+            stalled = run(lambda: Relay(1000), measure, 100, wu, max(w, 40.0), stalled=True)
             stalled["target"] = "relay + 1 stalled"
             rows.append(stalled)
         out += ["## 100 clients x 1,000 events/s", HEADER, *map(row, rows)]
@@ -399,7 +404,8 @@ def main() -> None:
         if "stalled" in only:
             s = rows[-1]
             out.append(
-                f"stalled client: cut {s['cuts']} time(s); others' p99 {s['p99']:.1f} vs "
+                f"stalled client: cut {s['cuts']} time(s), {s['cut_after'] or 0:.1f} s into the "
+                f"window; others' p99 {s['p99']:.1f} vs "
                 f"{relay_row['p99']:.1f} ms ({s['p99'] - relay_row['p99']:+.1f} ms); relay RSS over "
                 f"the window {s['rss_min'] / 2**20:.1f}..{s['rss_max'] / 2**20:.1f} MiB"
             )
