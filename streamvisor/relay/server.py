@@ -152,7 +152,8 @@ class RelayServer:
 
     def counters(self) -> dict[str, RouteCounters]:
         """Per stream, the counters behind ``/metrics`` (read them in any thread)."""
-        return {name: route.counters for name, route in self._routes.items()}
+        # list() copies in one step under the GIL: the loop thread may add a route meanwhile
+        return {name: route.counters for name, route in list(self._routes.items())}
 
     # -- loop thread ---------------------------------------------------------------------
     def _run(self, ready: concurrent.futures.Future[tuple[str, int]]) -> None:
