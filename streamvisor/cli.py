@@ -128,18 +128,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     relay = sub.add_parser("relay", help="re-serve one URL to many SSE clients, with replay")
     _add_upstream(relay)
-    relay.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT")
+    relay.add_argument(
+        "--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="port 0 picks one"
+    )
     relay.add_argument("--name", default="relay", help="served at /streams/NAME")
-    relay.add_argument("--history-events", type=_positive_int, default=1000, metavar="N")
-    relay.add_argument("--history-seconds", type=_positive_float, default=300.0, metavar="S")
-    relay.add_argument("--client-max-bytes", type=_positive_int, default=262144, metavar="B")
+    relay.add_argument(
+        "--history-events", type=_positive_int, default=1000, metavar="N", help="replay depth"
+    )
+    relay.add_argument(
+        "--history-seconds", type=_positive_float, default=300.0, metavar="S", help="replay age"
+    )
+    relay.add_argument(
+        "--client-max-bytes",
+        type=_positive_int,
+        default=262144,
+        metavar="B",
+        help="a client with more unsent bytes is disconnected (it resumes)",
+    )
     relay.add_argument("--heartbeat", type=_positive_float, default=15.0, metavar="S")
     relay.add_argument(
         "--token",
         dest="tokens",
         action="append",
         default=[],
-        help="bearer token clients must present (repeatable; default: no auth)",
+        metavar="TOKEN",
+        help="clients must present one (Bearer or ?access_token=); repeatable",
     )
     _add_logging(relay, "info")
 
