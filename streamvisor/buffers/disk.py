@@ -78,9 +78,14 @@ class DiskBuffer:
         self._armed = True
         self._closed = False
         self._conn = self._open()
-        for key, stream, count, nbytes in self._conn.execute(
-            "SELECT key, stream, count, length(events) FROM chunks ORDER BY key"
-        ):
+        try:
+            rows = self._conn.execute(
+                "SELECT key, stream, count, length(events) FROM chunks ORDER BY key"
+            ).fetchall()
+        except sqlite3.Error as exc:  # damaged pages, or a table of another shape
+            self._conn.close()
+            raise CheckpointError(self.path, f"not a readable disk buffer: {exc}") from exc
+        for key, stream, count, nbytes in rows:
             self._index.append(_Row(key, stream, count, nbytes))
             self._queued += count
             self._held_bytes += nbytes
@@ -158,8 +163,9 @@ class DiskBuffer:
                 self._queued += len(events)
                 self._held += len(events)
                 self._held_bytes += nbytes
-                wake = self._armed
-                self._armed = False
+                wake = self._armed and self.on_ready is not None
+                if wake:
+                    self._armed = False
         finally:
             if paused:
                 control.resume()
