@@ -112,7 +112,8 @@ class Outlet:
             report = self._droplog.add(count, time.monotonic())
         if report:
             log.warning(
-                "subscriber %s is full: %d events of stream %s dropped (when_full: %s)",
+                # the count covers every stream since the last line, not only this one
+                "subscriber %s is full: %d events dropped, the latest of stream %s (when_full: %s)",
                 self.name,
                 report,
                 stream,

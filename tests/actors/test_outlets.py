@@ -22,7 +22,7 @@ from streamvisor.actors.hub import Hub
 from streamvisor.actors.messages import EventBatch, SubscriberOverflow
 from streamvisor.actors.outlets import ActorOutlet, ListenerOutlet, Outlet, SinkOutlet
 from streamvisor.buffers import MemoryBuffer
-from streamvisor.flow import START, BufferSettings, Position, WhenFull
+from streamvisor.flow import START, BufferSettings, DropLog, Position, WhenFull
 from streamvisor.sse import Event
 from tests.conftest import BlockerHandle, CollectorHandle, wait_until
 from tests.flow_helpers import DEADLINE, FakeControl, Spawner, make_events, pos
@@ -326,7 +326,33 @@ def test_drop_warnings_are_rate_limited_per_subscriber(caplog: pytest.LogCapture
     assert outlet.dropped == {"s": 7, "t": 1}
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1
-    assert "3 events of stream s" in lines[0]
+    assert "subscriber l is full: 3 events dropped, the latest of stream s" in lines[0]
+
+
+class ScriptedDropLog(DropLog):
+    """A 10 s ``DropLog`` that sees the given times instead of the real clock."""
+
+    def __init__(self, times: list[float]) -> None:
+        super().__init__(10.0)
+        self._times = iter(times)
+
+    def add(self, count: int, now: float) -> int:
+        return super().add(count, next(self._times))
+
+
+def test_a_drop_warning_does_not_give_other_streams_drops_to_the_latest_stream(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outlet = ListenerOutlet("l", lambda s, e: None, None, None)
+    outlet._droplog = ScriptedDropLog([100.0, 101.0, 200.0])
+    with caplog.at_level(logging.WARNING, logger="streamvisor.actors.outlets"):
+        outlet.count_drops("s", 3)  # reported at once
+        outlet.count_drops("s", 5)  # quiet
+        outlet.count_drops("t", 1)  # the interval is over: 6 since the last line
+    second = caplog.records[-1].getMessage()
+    assert len(caplog.records) == 2
+    assert "6 events dropped" in second
+    assert "6 events of stream t" not in second
 
 
 def test_concurrent_streams_keep_a_batch_actors_depth_exact(make_collector: Any) -> None:
