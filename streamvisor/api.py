@@ -12,6 +12,7 @@ nothing is lost; ``drop_newest``, ``drop_oldest`` and ``disconnect`` are for liv
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -44,10 +45,12 @@ from streamvisor.flow import BufferSettings, WhenFull
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
 from streamvisor.states import StreamState
+from streamvisor.status import Status, StreamStatus
 
 if TYPE_CHECKING:
     from streamvisor.checkpoint import Checkpoint
     from streamvisor.config import Config
+    from streamvisor.iterator import EventStream
     from streamvisor.sinks.base import Sink
 
 log = logging.getLogger(__name__)
@@ -92,7 +95,10 @@ class Streamvisor:
         self._checkpoints = dict(checkpoints or {})
         self._connect = connect or _default_connect
         self._rng = rng
-        self._on_state = on_state
+        self._state_listeners: list[Callable[[str, StreamState], None]] = []
+        if on_state is not None:
+            self._state_listeners.append(on_state)
+        self._last_errors: dict[str, str] = {}
         self._scheduler = Scheduler()
         self._hub = Hub(dedup_window)
         self._supervisor: pykka.ActorRef[Any] | None = None
@@ -169,7 +175,12 @@ class Streamvisor:
         self._scheduler.start()
         schedule = self._scheduler.call_later
         self._supervisor = SupervisorActor.start(
-            self._hub, schedule, self._connect, rng=self._rng, on_state=self._on_state
+            self._hub,
+            schedule,
+            self._connect,
+            rng=self._rng,
+            on_state=self._dispatch_state,
+            last_errors=self._last_errors,
         )
         for spec in self._specs.values():
             checkpoint = self._checkpoints.get(spec.name)
@@ -355,6 +366,53 @@ class Streamvisor:
 
         self._buffers[name].on_ready = wake
 
+    def add_state_listener(self, listener: Callable[[str, StreamState], None]) -> None:
+        """Also call ``listener(stream, state)`` on every state change (supervisor thread;
+        it must be quick and must not call back into this object's ask-based methods)."""
+        self._state_listeners.append(listener)
+
+    def _dispatch_state(self, stream: str, state: StreamState) -> None:
+        for listener in list(self._state_listeners):
+            try:
+                listener(stream, state)
+            except Exception:
+                log.exception("state listener failed")
+
+    def last_error(self, stream: str) -> str | None:
+        """The stream's last error (redacted), without asking an actor."""
+        return self._last_errors.get(stream)
+
+    def last_event_id(self, stream: str) -> str | None:
+        """The Last-Event-ID of the stream's last delivered event (None: none yet)."""
+        return self._hub.book(stream).committed.last_event_id
+
+    def events(
+        self,
+        *,
+        streams: Sequence[str] | None = None,
+        events: Sequence[str] | None = None,
+        buffer: int = 10_000,
+        name: str | None = None,
+        _owned: bool = False,
+    ) -> EventStream:
+        """Iterate the events of this (running) streamvisor as one more subscriber.
+
+        Lossless like every subscriber: when the loop falls behind by ``buffer`` events the
+        streams pause. Iteration ends when every stream it watches has ended for good (or
+        at ``close()``); with one stream, ``handle`` controls it and a failure raises
+        ``StreamFailedError``.
+
+        Args:
+            streams: only these streams (default: all).
+            events: only these event types (default: all).
+            buffer: most events queued for the loop.
+            name: the subscriber's name (default: generated).
+        """
+        from streamvisor.iterator import attach
+
+        name = name or f"iterator-{next(self._names)}"
+        return attach(self, streams, events, buffer, name, owned=_owned)
+
     def unsubscribe(self, name: str) -> None:
         """Stop delivering to a subscriber or listener (a stream waiting for it goes on)."""
         self._hub.remove(name)
@@ -395,30 +453,44 @@ class Streamvisor:
         except pykka.ActorDeadError:
             return False
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Status:
         """Each stream's state, last_event_id, counters, last error (redacted) and pause
-        state, and each subscriber's queue depth, deliveries and drops."""
-        streams: dict[str, Any] = {}
-        hub = self._hub.snapshot()
+        state, and each subscriber's queue depth, deliveries and drops.
+
+        Returns:
+            A frozen ``Status``; ``to_dict()`` is its JSON form (what ``/streams`` serves).
+        """
+        books, subscribers = self._hub.snapshot()
+        entries: dict[str, dict[str, Any]] = {}
         if self._supervisor is not None and not self._stopped:
             try:
-                streams = _ask(self._supervisor, Snapshot(), _ASK_TIMEOUT)
+                entries = _ask(self._supervisor, Snapshot(), _ASK_TIMEOUT)
             except pykka.ActorDeadError:
-                streams = {}
+                entries = {}
         else:
             for name, spec in self._specs.items():
-                streams[name] = {"state": StreamState.DISCONNECTED.value, "url": spec.url}
-        for name, info in streams.items():
-            extra = dict(hub["streams"].get(name, {}))
-            live_id = extra.pop("last_event_id", None)
-            info.update(extra)
-            if live_id is not None:
-                info["last_event_id"] = live_id
-            info.setdefault("events", 0)
-            info.setdefault("dedup_dropped", 0)
-            info.setdefault("reused_ids", 0)
-            info.setdefault("subscribers", {})
-        return {"streams": streams, "subscribers": hub["subscribers"]}
+                entries[name] = {"state": StreamState.DISCONNECTED.value, "url": spec.url}
+        streams: dict[str, StreamStatus] = {}
+        for name, entry in entries.items():
+            book = books.get(name) or StreamStatus(name, StreamState.DISCONNECTED)
+            streams[name] = dataclasses.replace(
+                book,
+                state=StreamState(entry["state"]),
+                url=entry.get("url", ""),
+                last_event_id=book.last_event_id
+                if book.last_event_id is not None
+                else entry.get("last_event_id"),
+                bytes=entry.get("bytes", 0),
+                restarts=entry.get("restarts", 0),
+                failures=entry.get("failures", {}),
+                breaker=entry.get("breaker", "closed"),
+                last_error=entry.get("last_error"),
+                connected_since=entry.get("connected_since"),
+                paused_on=entry.get("paused_on"),
+                paused_seconds=entry.get("paused_seconds", 0.0),
+                extra={"gen": entry["gen"]} if "gen" in entry else {},
+            )
+        return Status(streams, subscribers)
 
     def positions(self) -> Positions:
         """Checkpoint positions: per stream, the Last-Event-ID every sink has written."""

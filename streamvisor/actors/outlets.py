@@ -14,6 +14,7 @@ by the policy its user chose, counting and logging every drop.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -28,6 +29,7 @@ from streamvisor.actors.messages import EventBatch, SubscriberOverflow
 from streamvisor.buffers import SinkBuffer
 from streamvisor.flow import DropLog, PauseControl, Position, WhenFull, plan_overflow
 from streamvisor.sse import Event
+from streamvisor.status import SubscriberStatus
 
 log = logging.getLogger(__name__)
 
@@ -129,18 +131,19 @@ class Outlet:
         if self.on_removed is not None:
             self.on_removed(self)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SubscriberStatus:
         """Counters for ``status()``."""
-        return {
-            "kind": self.kind,
-            "policy": self.when_full.value,
-            "queue_depth": self.depth(),
-            "delivered": self.delivered,
-            "dropped": sum(self.dropped.values()),
-            "removed": self.removed,
-            "streams": sorted(self.streams) if self.streams is not None else None,
-            "events": sorted(self.events) if self.events is not None else None,
-        }
+        return SubscriberStatus(
+            name=self.name,
+            kind=self.kind,
+            policy=self.when_full.value,
+            queue_depth=self.depth(),
+            delivered=self.delivered,
+            dropped=sum(self.dropped.values()),
+            removed=self.removed,
+            streams=tuple(sorted(self.streams)) if self.streams is not None else None,
+            events=tuple(sorted(self.events)) if self.events is not None else None,
+        )
 
 
 class ActorOutlet(Outlet):
@@ -367,14 +370,15 @@ class SinkOutlet(Outlet):
     def depth(self) -> int:
         return self.buffer.depth()[0]
 
-    def status(self) -> dict[str, Any]:
-        info = super().status()
+    def status(self) -> SubscriberStatus:
         events, nbytes = self.buffer.depth()
-        info["buffer"] = self.buffer.settings.type
-        info["buffer_bytes"] = nbytes
+        base = super().status()
         # written: handed over (and held at start), less what was dropped or is held
-        info["delivered"] = self.delivered + self._inherited - info["dropped"] - events
-        return info
+        return dataclasses.replace(
+            base,
+            delivered=self.delivered + self._inherited - base.dropped - events,
+            extra={"buffer": self.buffer.settings.type, "buffer_bytes": nbytes},
+        )
 
 
 class ListenerOutlet(Outlet):

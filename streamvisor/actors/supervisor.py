@@ -96,6 +96,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         on_state: Callable[[str, StreamState], None] | None = None,
+        last_errors: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self._hub = hub
@@ -104,6 +105,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         self._clock = clock
         self._rng = rng or random.Random()
         self._on_state = on_state
+        self._last_errors = last_errors if last_errors is not None else {}
         self._entries: dict[str, _Entry] = {}
         self._stopping = False
 
@@ -229,6 +231,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 entry.failures.get(decision.failure_class, 0) + 1
             )
             entry.last_error = decision.reason
+            self._last_errors[name] = decision.reason
         if decision.kind is Kind.DONE:
             log.info(
                 "stream %s ended by the server: %s",

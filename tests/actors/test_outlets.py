@@ -12,6 +12,7 @@ import logging
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pykka
@@ -21,7 +22,7 @@ from streamvisor.actors.book import StreamBook
 from streamvisor.actors.hub import Hub
 from streamvisor.actors.messages import EventBatch, SubscriberOverflow
 from streamvisor.actors.outlets import ActorOutlet, ListenerOutlet, Outlet, SinkOutlet
-from streamvisor.buffers import MemoryBuffer
+from streamvisor.buffers import DiskBuffer, MemoryBuffer
 from streamvisor.flow import START, BufferSettings, DropLog, Position, WhenFull
 from streamvisor.sse import Event
 from tests.conftest import BlockerHandle, CollectorHandle, wait_until
@@ -241,7 +242,7 @@ def test_drop_newest_keeps_what_fits_and_counts_the_rest(
     assert not control.pauses
     assert outlet.dropped == {"s": 1, "t": 2}
     assert outlet.delivered == 3
-    assert outlet.status()["dropped"] == 3
+    assert outlet.status().dropped == 3
     blocker.gate.set()
     assert blocker.wait_for(3, DEADLINE)
     assert [e.id for e in blocker.events] == ["1", "2", "3"]
@@ -297,8 +298,8 @@ def test_disconnect_removes_the_actor_and_tells_it_how_many_events_it_lost(
     assert [e.id for e in blocker.events] == ["1", "2", "3"]
     assert blocker.others == [SubscriberOverflow("sub", 1)]
     assert outlet.dropped == {"s": 1}
-    status = hub.snapshot()["subscribers"]["sub"]
-    assert (status["removed"], status["dropped"], status["policy"]) == (
+    status = hub.snapshot()[1]["sub"]
+    assert (status.removed, status.dropped, status.policy) == (
         "disconnected",
         1,
         "disconnect",
@@ -314,7 +315,7 @@ def test_a_dead_actor_is_removed_at_the_next_read(collector: CollectorHandle) ->
     assert outlet.removed == "dead"
     assert outlet.delivered == 0
     assert hub.outlets() == []
-    assert hub.snapshot()["subscribers"]["sub"]["removed"] == "dead"
+    assert hub.snapshot()[1]["sub"].removed == "dead"
 
 
 def test_drop_warnings_are_rate_limited_per_subscriber(caplog: pytest.LogCaptureFixture) -> None:
@@ -394,10 +395,10 @@ def test_a_sink_outlet_puts_into_its_buffer_and_holds_the_stream_back() -> None:
     assert outlet.depth() == 3
     assert outlet.holds_back("s") == Position(0, None)
     status = outlet.status()
-    assert (status["buffer"], status["delivered"], status["queue_depth"]) == ("memory", 0, 3)
+    assert (status.extra["buffer"], status.delivered, status.queue_depth) == ("memory", 0, 3)
     buffer.ack(buffer.take(10))
     assert outlet.holds_back("s") is None
-    assert outlet.status()["delivered"] == 3
+    assert outlet.status().delivered == 3
 
 
 def test_a_sink_outlet_gives_up_with_its_stream(spawn: Spawner) -> None:
@@ -423,7 +424,25 @@ def test_a_sink_outlets_status_does_not_count_dropped_events_as_delivered() -> N
     assert offer(outlet, "s", range(1, 6))  # 2 kept, 3 dropped
     buffer.ack(buffer.take(10))
     status = outlet.status()
-    assert (status["dropped"], status["delivered"], status["queue_depth"]) == (3, 2, 0)
+    assert (status.dropped, status.delivered, status.queue_depth) == (3, 2, 0)
+
+
+def test_a_sink_outlet_counts_rows_a_disk_buffer_kept_from_the_last_run(tmp_path: Path) -> None:
+    path = tmp_path / "b.db"
+    old = DiskBuffer(path, BufferSettings.disk())
+    events = make_events("s", range(1, 4))
+    old.put("s", events, pos(events, 3), START, FakeControl())
+    old.close()
+    buffer = DiskBuffer(path, BufferSettings.disk())
+    try:
+        outlet = SinkOutlet("file", buffer, None, None)
+        assert outlet.status().delivered == 0  # not negative: nothing written yet
+        assert offer(outlet, "s", range(4, 6))
+        buffer.ack(buffer.take(100))
+        status = outlet.status()
+        assert (status.delivered, status.queue_depth, status.extra["buffer"]) == (5, 0, "disk")
+    finally:
+        buffer.close()
 
 
 # -- ListenerOutlet ------------------------------------------------------------------------
@@ -576,14 +595,17 @@ def test_status_lists_streams_subscribers_and_removed_ones() -> None:
     live.count_drops("s", 2)
     gone.remove("dead")
     hub.remove("bye")
-    snap = hub.snapshot()
-    assert snap["removed"] == 1
-    assert set(snap["subscribers"]) == {"live", "gone"}
-    assert snap["subscribers"]["gone"]["removed"] == "dead"
-    assert snap["subscribers"]["live"]["dropped"] == 2
-    stream = snap["streams"]["s"]
-    assert (stream["events"], stream["last_event_id"]) == (2, "2")
-    assert stream["subscribers"] == {"live": {"queue_depth": 0, "dropped": 2}}
+    streams, subscribers = hub.snapshot()
+    assert hub.removed == 1
+    assert set(subscribers) == {"live", "gone"}
+    assert subscribers["gone"].removed == "dead"
+    assert not subscribers["gone"].alive
+    assert subscribers["live"].dropped == 2
+    stream = streams["s"]
+    assert (stream.events, stream.last_event_id) == (2, "2")
+    assert set(stream.subscribers) == {"live"}
+    share = stream.subscribers["live"]
+    assert (share.queue_depth, share.dropped, share.reason) == (0, 2, "block")
 
 
 def test_a_subscriber_added_again_under_a_removed_name_is_listed_once() -> None:
@@ -593,6 +615,6 @@ def test_a_subscriber_added_again_under_a_removed_name_is_listed_once() -> None:
     first.remove("dead")
     again = _listener("a")
     hub.add(again)
-    snap = hub.snapshot()
-    assert list(snap["subscribers"]) == ["a"]
-    assert snap["subscribers"]["a"]["removed"] is None
+    _, subscribers = hub.snapshot()
+    assert list(subscribers) == ["a"]
+    assert subscribers["a"].removed is None
