@@ -115,11 +115,12 @@ class Outlet:
         if report:
             log.warning(
                 # the count covers every stream since the last line, not only this one
-                "subscriber %s is full: %d events dropped, the latest of stream %s (when_full: %s)",
+                "subscriber %s is full: %d events dropped (when_full: %s) since the last "
+                "report, the latest of stream %s",
                 self.name,
                 report,
-                stream,
                 self.when_full.value,
+                stream,
                 extra={"subscriber": self.name, "stream": stream, "dropped": report},
             )
 

@@ -327,7 +327,8 @@ def test_drop_warnings_are_rate_limited_per_subscriber(caplog: pytest.LogCapture
     assert outlet.dropped == {"s": 7, "t": 1}
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1
-    assert "subscriber l is full: 3 events dropped, the latest of stream s" in lines[0]
+    assert "subscriber l is full: 3 events dropped (when_full: block)" in lines[0]
+    assert "the latest of stream s" in lines[0]
 
 
 class ScriptedDropLog(DropLog):
