@@ -222,9 +222,10 @@ def test_an_unsubscribed_actor_no_longer_pauses_a_waiting_stream(
     assert hub.routes("s") == ()
     assert hub.removed == 0  # unsubscribing is not a failure
     assert offer(outlet, "s", range(4, 5))  # a late read sends nothing
+    blocker.ref.tell("marker")  # handled after anything sent before it
     blocker.gate.set()
-    assert blocker.wait_for(2, DEADLINE)
-    assert not blocker.wait_for(3, 0.05)
+    assert wait_until(lambda: blocker.others == ["marker"], DEADLINE)
+    assert [e.id for e in blocker.events] == ["1", "2"]
 
 
 # -- drop policies and disconnect ----------------------------------------------------------
