@@ -269,6 +269,7 @@ class Daemon:
     def _start_admin(self, host: str, port: int) -> Any:
         from streamvisor.admin import AdminServer
         from streamvisor.metrics import build_registry
+        from streamvisor.views.ringlog import RingLogHandler
 
         admin = AdminServer(
             host,
@@ -276,10 +277,18 @@ class Daemon:
             snapshot=self.snapshot,
             ready=self.ready,
             registry=build_registry(self.snapshot),
+            commands=self._sv,
+            token=self.config.admin.token if self.config.admin is not None else None,
+            log_ring=RingLogHandler(redactor=self._redactor),
         )
         bound = admin.start()
         log.info("admin endpoint on http://%s:%d (/health /ready /streams /metrics)", *bound)
         return admin
+
+    @property
+    def admin_address(self) -> tuple[str, int] | None:
+        """The admin endpoint's bound ``(host, port)`` once it is serving, else None."""
+        return self._admin.address if self._admin is not None else None
 
     def ready(self) -> bool:
         """True once every enabled stream has connected once or ended for good."""
