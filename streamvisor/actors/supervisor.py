@@ -54,6 +54,7 @@ class _Entry:
         "gen",
         "last_error",
         "last_event_id",
+        "last_failure",
         "policy",
         "ref",
         "restarts",
@@ -79,6 +80,7 @@ class _Entry:
         self.restarts = 0
         self.failures: dict[str, int] = {"retry": 0, "rate_limited": 0, "permanent": 0, "crash": 0}
         self.last_error: str | None = None
+        self.last_failure: str | None = None  # the failure class of last_error
         self.connected_since: float | None = None
         self.timer: Any = None
 
@@ -226,6 +228,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 entry.failures.get(decision.failure_class, 0) + 1
             )
             entry.last_error = decision.reason
+            entry.last_failure = decision.failure_class
         if decision.kind is Kind.DONE:
             log.info(
                 "stream %s ended by the server: %s",
@@ -382,6 +385,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 "failures": dict(e.failures),
                 "breaker": e.policy.breaker.value,
                 "last_error": e.last_error,
+                "last_failure": e.last_failure,
                 "connected_since": e.connected_since,
                 "gen": e.gen,
             }
