@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from streamvisor.checkpoint import Checkpoint
     from streamvisor.config import Config
     from streamvisor.sinks.base import Sink
+    from streamvisor.tracing import AttemptObserver
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Streamvisor:
         connect: connection factory (tests inject scripted connections).
         rng: random source for backoff jitter.
         on_state: called (in the supervisor's thread) on every stream state change.
+        observer: told about every connection attempt (``streamvisor.tracing``); None: off.
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class Streamvisor:
         connect: ConnectionFactory | None = None,
         rng: random.Random | None = None,
         on_state: Callable[[str, StreamState], None] | None = None,
+        observer: AttemptObserver | None = None,
     ) -> None:
         self._specs: dict[str, StreamSpec] = {}
         for spec in streams:
@@ -85,6 +88,9 @@ class Streamvisor:
         self._dedup_window = dedup_window
         self._checkpoints = dict(checkpoints or {})
         self._connect = connect or _default_connect
+        self._observer = observer
+        if observer is not None:
+            self._connect = observer.wrap_connect(self._connect)
         self._rng = rng
         self._on_state = on_state
         self._scheduler = Scheduler()
@@ -146,7 +152,12 @@ class Streamvisor:
         schedule = self._scheduler.call_later
         self._hub = HubActor.start(schedule, self._dedup_window)
         self._supervisor = SupervisorActor.start(
-            self._hub, schedule, self._connect, rng=self._rng, on_state=self._on_state
+            self._hub,
+            schedule,
+            self._connect,
+            rng=self._rng,
+            on_state=self._on_state,
+            observer=self._observer,
         )
         for sub in self._pending:
             self._hub.tell(sub)

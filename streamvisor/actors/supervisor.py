@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
@@ -38,6 +38,9 @@ from streamvisor.redact import redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.states import BreakerState, StreamState
 from streamvisor.supervision import Decision, Kind, Outcome, RestartPolicy
+
+if TYPE_CHECKING:
+    from streamvisor.tracing import AttemptObserver
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +100,10 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         on_state: Callable[[str, StreamState], None] | None = None,
+        observer: AttemptObserver | None = None,
     ) -> None:
         super().__init__()
+        self._observer = observer  # tracing; None when off
         self._hub = hub
         self._schedule = schedule
         self._connect = connect
@@ -149,6 +154,8 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         wire_bytes = entry.control.bytes
         entry.control = StreamControl()
         entry.control.bytes = wire_bytes
+        if self._observer is not None:
+            self._observer.attempt_started(entry.spec, entry.gen, wire_bytes)
         entry.ref = StreamActor.start(
             entry.spec,
             entry.gen,
@@ -164,6 +171,8 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         entry = self._entries.get(msg.stream)
         if entry is None or msg.gen != entry.gen:
             return
+        if self._observer is not None:
+            self._observer.attempt_connected(msg.stream, msg.gen)
         entry.connected_since = time.time()
         entry.policy.on_connected()
         log.info(
@@ -184,6 +193,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         if msg.retry_ms is not None:
             entry.retry_ms = msg.retry_ms
         if msg.stopping or self._stopping or entry.state is StreamState.CLOSED:
+            self._observe_end(entry, msg, None)
             if entry.state is StreamState.CONNECTING and not self._stopping:
                 self._spawn(entry)  # reconnect came while the closed connection wound down
                 return
@@ -198,7 +208,19 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             requested=msg.requested,
         )
         decision = self._decide(entry, outcome)
+        self._observe_end(entry, msg, decision)
         self._apply(entry, decision)
+
+    def _observe_end(self, entry: _Entry, msg: Exited, decision: Decision | None) -> None:
+        if self._observer is not None:
+            self._observer.attempt_ended(
+                msg.stream,
+                msg.gen,
+                error=msg.error,
+                events=msg.events,
+                wire_bytes=entry.control.bytes,
+                decision=decision,
+            )
 
     def _decide(self, entry: _Entry, outcome: Outcome) -> Decision:
         # A server's retry: is honoured, but capped at a day (like Retry-After).
