@@ -70,11 +70,13 @@ def run_top_command(args: argparse.Namespace) -> int:
     try:
         from streamvisor.views.top import run_top
     except ImportError as exc:
-        if (exc.name or "").split(".")[0] != "rich":
+        missing = (exc.name or "").split(".")[0]
+        if missing == "rich":
+            reason = "the rich library: pip install 'streamvisor[top]'"
+        elif missing in ("termios", "tty"):
+            reason = "a POSIX terminal (termios)"
+        else:
             raise
-        print(
-            "streamvisor top needs the rich library: pip install 'streamvisor[top]'",
-            file=sys.stderr,
-        )
+        print(f"streamvisor top needs {reason}", file=sys.stderr)
         return EXIT_FAILURE
     return run_top(args)

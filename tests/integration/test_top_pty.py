@@ -105,3 +105,14 @@ def test_top_usage_mistakes_exit_2_with_one_line(
 def test_top_without_a_terminal_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["top", "--admin", "http://127.0.0.1:1"]) == 2
     assert "needs a terminal" in capsys.readouterr().err
+
+
+def test_without_rich_top_names_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "rich.console", None)
+    monkeypatch.delitem(sys.modules, "streamvisor.views.top", raising=False)
+    assert main(["top", "--admin", "http://127.0.0.1:1"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "streamvisor top needs the rich library: pip install 'streamvisor[top]'"
+    )
