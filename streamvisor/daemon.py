@@ -308,7 +308,7 @@ class Daemon:
         """Status for /streams and /metrics, with checkpoint positions."""
         if self._sv is None:
             return {"streams": {}, "subscribers": {}}
-        snap = self._sv.status()
+        snap = self._sv.status().to_dict()
         for name, info in snap["streams"].items():
             saved = self._saved.get(name)
             info["checkpoint_id"] = saved.last_event_id if saved is not None else None

@@ -63,6 +63,17 @@ class DedupWindow:
         self._digests[event_id] = (dig, seq)
         return Verdict.REUSED
 
+    def known(self, event_id: str) -> str | None:
+        """The digest remembered for ``event_id``, or None (nothing is remembered)."""
+        entry = self._digests.get(event_id)
+        return entry[0] if entry is not None else None
+
+    def remember(self, event_id: str, dig: str, seq: int = 0) -> None:
+        """Remember ``event_id`` with content digest ``dig`` at sequence ``seq`` (a known id
+        takes the new digest and keeps its place in the window)."""
+        if self._size:
+            self._remember(event_id, dig, seq)
+
     def _remember(self, event_id: str, dig: str, seq: int) -> None:
         if event_id in self._digests:
             self._digests[event_id] = (dig, seq)

@@ -162,7 +162,7 @@ def run_tail(args: argparse.Namespace) -> int:
 
     sink = TailSink(sys.stdout, args.format, args.max_events, done)
     sv = Streamvisor([spec], on_state=on_state, connect=connect)
-    sv.add_sink(sink, overflow="drop_newest", buffer=1_000_000)
+    sv.add_sink(sink)  # block: a slow terminal slows the stream, nothing is lost
     try:
         sv.start()
         while not done.wait(0.5):

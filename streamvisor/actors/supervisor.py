@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from streamvisor.actors.hub import Hub
 from streamvisor.actors.inbox import SimpleInbox
 from streamvisor.actors.messages import (
     AddStream,
@@ -93,13 +94,14 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
 
     def __init__(
         self,
-        hub: pykka.ActorRef[Any],
+        hub: Hub,
         schedule: Schedule,
         connect: ConnectionFactory,
         *,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         on_state: Callable[[str, StreamState], None] | None = None,
+        last_errors: dict[str, str] | None = None,
         observer: AttemptObserver | None = None,
     ) -> None:
         super().__init__()
@@ -110,6 +112,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         self._clock = clock
         self._rng = rng or random.Random()
         self._on_state = on_state
+        self._last_errors = last_errors if last_errors is not None else {}
         self._entries: dict[str, _Entry] = {}
         self._stopping = False
 
@@ -151,11 +154,12 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
     def _spawn(self, entry: _Entry) -> None:
         entry.gen += 1
         entry.timer = None
-        wire_bytes = entry.control.bytes
+        old = entry.control
         entry.control = StreamControl()
-        entry.control.bytes = wire_bytes
+        entry.control.bytes = old.bytes
+        entry.control.paused_total = old.paused_total
         if self._observer is not None:
-            self._observer.attempt_started(entry.spec, entry.gen, wire_bytes)
+            self._observer.attempt_started(entry.spec, entry.gen, old.bytes)
         entry.ref = StreamActor.start(
             entry.spec,
             entry.gen,
@@ -163,6 +167,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             entry.control,
             self.actor_ref,
             self._hub,
+            self._hub.book(entry.spec.name, entry.spec.dedup_window),
             self._connect,
             self._clock,
         )
@@ -251,6 +256,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             )
             entry.last_error = decision.reason
             entry.last_failure = decision.failure_class
+            self._last_errors[name] = decision.reason
         if decision.kind is Kind.DONE:
             log.info(
                 "stream %s ended by the server: %s",
@@ -403,6 +409,12 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 "url": e.url,
                 "last_event_id": e.last_event_id,
                 "bytes": e.control.bytes,
+                "paused_on": e.control.paused_on,
+                "paused_seconds": round(
+                    e.control.paused_total
+                    + (time.monotonic() - e.control.paused_since if e.control.paused_since else 0),
+                    3,
+                ),
                 "restarts": e.restarts,
                 "failures": dict(e.failures),
                 "breaker": e.policy.breaker.value,

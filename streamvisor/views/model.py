@@ -129,6 +129,7 @@ class Row:
         queue: the longest subscriber queue among the stream's subscribers (events).
         drops: events dropped for this stream by full subscriber queues.
         lag: seconds between the last event and the last checkpoint, or None.
+        paused: the stream waits for a full subscriber (backpressure; not dead).
     """
 
     name: str
@@ -144,6 +145,7 @@ class Row:
     queue: int
     drops: int
     lag: float | None
+    paused: bool = False
 
 
 def _int(value: Any) -> int:
@@ -193,6 +195,7 @@ def build_rows(
                 queue=max((_int(s.get("queue_depth")) for s in subs), default=0),
                 drops=sum(_int(s.get("dropped")) for s in subs),
                 lag=lag,
+                paused=bool(info.get("paused_on")),
             )
         )
     return rows
@@ -202,7 +205,7 @@ def matches(row: Row, text: str) -> bool:
     """The filter: every word of ``text`` is in the name, or is the state or failure class
     (case-insensitive); an empty filter matches every row."""
     name = row.name.lower()
-    exact = {row.state.lower(), (row.failure or "").lower()}
+    exact = {row.state.lower(), (row.failure or "").lower(), "paused" if row.paused else ""}
     return all(word in name or word in exact for word in text.lower().split())
 
 

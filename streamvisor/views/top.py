@@ -149,7 +149,9 @@ def render(
     for row in shown[start:end]:
         cells = [
             _cell(row.name),
-            _cell(row.state, STATE_STYLES.get(row.state, "")),
+            _cell(row.state, STATE_STYLES.get(row.state, ""))
+            if not row.paused
+            else _cell(f"{row.state}⏸", "magenta"),
             _cell(format_rate(row.rate)),
             *([_cell(row.spark, "cyan")] if spark_width else []),
             _cell(format_age(row.age)),

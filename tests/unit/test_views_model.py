@@ -109,6 +109,13 @@ def test_rows_are_sorted_and_filled_from_the_snapshot_with_safe_defaults() -> No
     assert (c.name, c.state, c.events) == ("c", "unknown", 0)
 
 
+def test_a_stream_waiting_for_a_full_subscriber_is_paused_and_found_by_the_filter() -> None:
+    status = {"x": {"state": "connected", "paused_on": "archive"}, "y": {"state": "connected"}}
+    x, y = build_rows(status, RateTracker(), 0.0, 0)
+    assert (x.paused, y.paused) == (True, False)
+    assert [r.name for r in (x, y) if matches(r, "paused")] == ["x"]
+
+
 def test_a_checkpoint_newer_than_the_last_event_is_no_lag() -> None:
     status = {"x": {"last_event_at": 10.0, "checkpoint_at": 12.0}}
     [row] = build_rows(status, RateTracker(), 20.0, 0)
