@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 
-from streamvisor.dedup import DedupWindow, digest
+from streamvisor.dedup import DedupWindow, digest_value
 from streamvisor.flow import START, Position
 from streamvisor.sse import Event
 
@@ -46,7 +46,7 @@ class StreamBook:
         self._lock = threading.Lock()
         self._window = DedupWindow(size, seed)
         self._size = size
-        self._remember: list[tuple[str, str, int]] = []
+        self._remember: list[tuple[str, int, int]] = []
         self._pending: Position = START  # last admitted, not yet committed
         self.committed: Position = START
         self.events = 0  # accepted (new) events, committed
@@ -70,15 +70,18 @@ class StreamBook:
         first = seq = self.committed.seq
         known = self._window.known
         kept: list[Event] = []
-        remember: list[tuple[str, str, int]] = []
-        batch: dict[str, str] = {}
+        remember: list[tuple[str, int, int]] = []
+        batch: dict[str, int] = {}
         dropped = reused = 0
+        dedup = self._size > 0
         with self._lock:
             for ev in events:
-                eid = ev.id
-                if eid and self._size:
-                    dig = digest(ev.event, ev.data)
-                    seen = batch.get(eid) or known(eid)
+                eid = ev[1]
+                if eid and dedup:
+                    dig = digest_value(ev[2], ev[3])
+                    seen = batch.get(eid)
+                    if seen is None:
+                        seen = known(eid)
                     if seen == dig:
                         dropped += 1
                         continue
