@@ -356,12 +356,12 @@ class Streamvisor:
             store = MemoryBuffer(settings, on_drop=on_drop)
         outlet = SinkOutlet(name, store, _names(streams), _names(events))
         outlet_box.append(outlet)
-        self._hub.add(outlet)
         ref = SinkActor.start(sink, store, self._scheduler.call_later)
         self._sinks[name] = ref
         self._buffers[name] = store
         self._sink_objects[name] = sink
-        self._start_sink(name, ref)
+        self._start_sink(name, ref)  # the wake-up is wired before any stream can put
+        self._hub.add(outlet)
         return name
 
     def _start_sink(self, name: str, ref: pykka.ActorRef[Any]) -> None:

@@ -30,6 +30,7 @@ class StreamBook:
     """
 
     __slots__ = (
+        "_counts",
         "_lock",
         "_pending",
         "_remember",
@@ -47,6 +48,7 @@ class StreamBook:
         self._window = DedupWindow(size, seed)
         self._size = size
         self._remember: list[tuple[str, int, int]] = []
+        self._counts = (0, 0)
         self._pending: Position = START  # last admitted, not yet committed
         self.committed: Position = START
         self.events = 0  # accepted (new) events, committed
@@ -91,10 +93,7 @@ class StreamBook:
                     remember.append((eid, dig, seq + 1))
                 seq += 1
                 kept.append(ev)
-        if dropped:
-            self.dedup_dropped += dropped
-        if reused:
-            self.reused += reused
+        self._counts = (dropped, reused)  # counted at commit: an abandoned batch comes again
         self._remember = remember
         self._pending = Position(seq, kept[-1].last_event_id) if kept else self.committed
         return kept, first
@@ -108,6 +107,11 @@ class StreamBook:
                 for eid, dig, seq in self._remember:
                     remember(eid, dig, seq)
             self._remember = []
+        dropped, reused = self._counts
+        if dropped or reused:
+            self.dedup_dropped += dropped
+            self.reused += reused
+            self._counts = (0, 0)
         pending = self._pending
         if pending.seq > self.committed.seq:
             self.events += pending.seq - self.committed.seq
@@ -117,6 +121,7 @@ class StreamBook:
     def abandon(self) -> None:
         """Forget the admitted batch (it did not reach every subscriber)."""
         self._remember = []
+        self._counts = (0, 0)
         self._pending = self.committed
 
     def recent(self, upto: int) -> tuple[tuple[str, str], ...]:

@@ -92,15 +92,27 @@ def test_a_duplicate_within_one_batch_is_dropped() -> None:
     book = StreamBook()
     kept, _ = book.admit([ev("1"), ev("2"), ev("1"), ev("3"), ev("2")])
     assert ids(kept) == ["1", "2", "3"]
+    assert book.dedup_dropped == 0  # counted once the batch is delivered
+    book.commit()
     assert book.dedup_dropped == 2
+
+
+def test_an_abandoned_batch_counts_no_drops_so_its_second_reading_counts_them_once() -> None:
+    book = StreamBook()
+    book.admit([ev("1"), ev("1")])
+    book.abandon()
+    assert book.dedup_dropped == 0
+    book.admit([ev("1"), ev("1")])
+    book.commit()
+    assert book.dedup_dropped == 1
 
 
 def test_a_reused_id_within_one_batch_is_kept_and_counted() -> None:
     book = StreamBook()
     kept, _ = book.admit([ev("1", "a"), ev("1", "b"), ev("1", "b")])
     assert [(e.id, e.data) for e in kept] == [("1", "a"), ("1", "b")]
-    assert (book.reused, book.dedup_dropped) == (1, 1)
     book.commit()
+    assert (book.reused, book.dedup_dropped) == (1, 1)
     assert deliver(book, [ev("1", "b")]) == []  # the last content is remembered
     assert ids(deliver(book, [ev("1", "a")])) == ["1"]
 
