@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from streamvisor.config import Config
     from streamvisor.iterator import EventStream
     from streamvisor.sinks.base import Sink
+    from streamvisor.tracing import AttemptObserver
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Streamvisor:
         connect: connection factory (tests inject scripted connections).
         rng: random source for backoff jitter.
         on_state: called (in the supervisor's thread) on every stream state change.
+        observer: told about every connection attempt (``streamvisor.tracing``); None: off.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class Streamvisor:
         connect: ConnectionFactory | None = None,
         rng: random.Random | None = None,
         on_state: Callable[[str, StreamState], None] | None = None,
+        observer: AttemptObserver | None = None,
     ) -> None:
         self._specs: dict[str, StreamSpec] = {}
         for spec in streams:
@@ -94,6 +97,9 @@ class Streamvisor:
         self._dedup_window = dedup_window
         self._checkpoints = dict(checkpoints or {})
         self._connect = connect or _default_connect
+        self._observer = observer
+        if observer is not None:
+            self._connect = observer.wrap_connect(self._connect)
         self._rng = rng
         self._state_listeners: list[Callable[[str, StreamState], None]] = []
         if on_state is not None:
@@ -181,6 +187,7 @@ class Streamvisor:
             rng=self._rng,
             on_state=self._dispatch_state,
             last_errors=self._last_errors,
+            observer=self._observer,
         )
         for spec in self._specs.values():
             checkpoint = self._checkpoints.get(spec.name)
@@ -349,12 +356,12 @@ class Streamvisor:
             store = MemoryBuffer(settings, on_drop=on_drop)
         outlet = SinkOutlet(name, store, _names(streams), _names(events))
         outlet_box.append(outlet)
-        self._hub.add(outlet)
         ref = SinkActor.start(sink, store, self._scheduler.call_later)
         self._sinks[name] = ref
         self._buffers[name] = store
         self._sink_objects[name] = sink
-        self._start_sink(name, ref)
+        self._start_sink(name, ref)  # the wake-up is wired before any stream can put
+        self._hub.add(outlet)
         return name
 
     def _start_sink(self, name: str, ref: pykka.ActorRef[Any]) -> None:
@@ -485,6 +492,7 @@ class Streamvisor:
                 failures=entry.get("failures", {}),
                 breaker=entry.get("breaker", "closed"),
                 last_error=entry.get("last_error"),
+                last_failure=entry.get("last_failure"),
                 connected_since=entry.get("connected_since"),
                 paused_on=entry.get("paused_on"),
                 paused_seconds=entry.get("paused_seconds", 0.0),

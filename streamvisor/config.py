@@ -34,6 +34,7 @@ from streamvisor.flow import DEFAULT_DISK_MAX_BYTES, WHEN_FULL_WORDS, BufferSett
 from streamvisor.redact import redact_headers, redact_url
 from streamvisor.relay.settings import RelayConfig, read_relay_section
 from streamvisor.spec import BreakerPolicy, StreamSpec
+from streamvisor.tracing_config import TracingConfig, read_tracing
 
 __all__ = [
     "AdminConfig",
@@ -64,7 +65,16 @@ STREAM_KEYS = (
     "enabled",
     "last_event_id",
 )
-TOP_KEYS = ("defaults", "streams", "sinks", "checkpoint", "admin", "relay", "shutdown_timeout")
+TOP_KEYS = (
+    "defaults",
+    "streams",
+    "sinks",
+    "checkpoint",
+    "admin",
+    "relay",
+    "tracing",
+    "shutdown_timeout",
+)
 SINK_TYPES = ("stdout", "file", "webhook")
 SINK_COMMON_KEYS = ("name", "type", "streams", "events", "buffer", "overflow")
 SINK_TYPE_KEYS: dict[str, tuple[str, ...]] = {
@@ -128,10 +138,11 @@ class CheckpointConfig:
 
 @dataclass(frozen=True, slots=True)
 class AdminConfig:
-    """The admin HTTP listener (port 0 picks a free port)."""
+    """The admin HTTP listener (port 0 picks a free port) and its optional bearer token."""
 
     host: str
     port: int
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +156,7 @@ class Config:
         admin: the admin listener, or None.
         relay: the relay (``streamvisor.relay``), or None.
         shutdown_timeout: seconds a graceful stop may take.
+        tracing: OpenTelemetry tracing settings, or None (tracing off).
         source: the config path as given.
         secrets: secret values found in the file or its environment (for the log Redactor).
         warnings: problems that do not stop the config from working.
@@ -155,6 +167,7 @@ class Config:
     checkpoint: CheckpointConfig | None
     admin: AdminConfig | None
     shutdown_timeout: float = 10.0
+    tracing: TracingConfig | None = None
     source: str = "<config>"
     secrets: frozenset[str] = frozenset()
     warnings: tuple[ConfigError, ...] = ()
@@ -249,12 +262,14 @@ class _Builder:
         admin = self._admin(top.get("admin"))
         names = [entry.name for entry in streams if entry.name is not None]
         relay = read_relay_section(c, top.get("relay"), names, self.base_dir)
+        tracing = read_tracing(c, top.get("tracing"))
         self._warn_streams(streams, sinks)
         specs = tuple(entry.spec for entry in streams if entry.spec is not None)
-        if c.errors or any(isinstance(v, Invalid) for v in (shutdown, checkpoint, admin, relay)):
+        parts = (shutdown, checkpoint, admin, relay, tracing)
+        if c.errors or any(isinstance(v, Invalid) for v in parts):
             return None
         assert not isinstance(checkpoint, Invalid) and not isinstance(admin, Invalid)
-        assert not isinstance(relay, Invalid)
+        assert not isinstance(relay, Invalid) and not isinstance(tracing, Invalid)
         return Config(
             streams=specs,
             sinks=tuple(
@@ -266,6 +281,7 @@ class _Builder:
             admin=admin,
             relay=relay,
             shutdown_timeout=10.0 if shutdown is None else shutdown,
+            tracing=tracing,
             source=c.source,
             secrets=frozenset(c.secrets),
             warnings=tuple(c.final_warnings()),
@@ -625,22 +641,26 @@ class _Builder:
         if node is None or node.value is None:
             return None
         c = self.c
-        entries = c.mapping(node, ("listen",))
+        entries = c.mapping(node, ("listen", "token"))
         if isinstance(entries, Invalid) or c.require(node, entries, ("listen",)):
             return INVALID
         listen = entries["listen"]
         parsed = c.address(listen)
-        if isinstance(parsed, Invalid):
+        token = self._optional(entries.get("token"), c.string)
+        if isinstance(parsed, Invalid) or isinstance(token, Invalid):
             return INVALID
+        if token is not None:
+            c.add_secret(token)
         host, port = parsed
-        if not _is_loopback(host):
+        if not _is_loopback(host) and token is None:
             c.warn(
                 listen.line,
                 listen.path,
-                f"{describe(listen)} is not a loopback address: /metrics and /streams are "
-                "exposed to the network (use 127.0.0.1 unless that is intended)",
+                f"{describe(listen)} is not a loopback address and admin.token is not set: "
+                "anyone who can reach it can close and reconnect streams, and /metrics and "
+                "/streams are exposed (set admin.token, or use 127.0.0.1)",
             )
-        return AdminConfig(host=host, port=port)
+        return AdminConfig(host=host, port=port, token=token)
 
     # -- warnings ----------------------------------------------------------------------
     def _warn_streams(

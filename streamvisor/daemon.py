@@ -88,6 +88,7 @@ class Daemon:
         self._sv: Streamvisor | None = None
         self._admin: Any = None
         self._relay: Any = None
+        self._tracer: Any = None  # streamvisor.tracing.AttemptTracer when tracing is on
         self._started_at = time.time()
 
     # -- control (thread-safe, signal-safe) ---------------------------------------------
@@ -109,6 +110,10 @@ class Daemon:
             if config.checkpoint is not None:
                 self._store = SQLiteCheckpointStore(config.checkpoint.path)
                 self._saved = self._store.load()
+            if config.tracing is not None:
+                from streamvisor.tracing import build_tracer
+
+                self._tracer = build_tracer(config.tracing)
             self._sv = self._build(config, self._saved)
             if config.admin is not None:
                 self._admin = self._start_admin(config.admin.host, config.admin.port)
@@ -148,6 +153,7 @@ class Daemon:
             stop_event=self._stop_event,
             checkpoints=dict(saved),
             on_state=self._on_state,
+            observer=self._tracer,
         )
 
     def _on_state(self, stream: str, state: StreamState) -> None:
@@ -185,6 +191,8 @@ class Daemon:
             self._write_checkpoints(self._sv.final_positions)
         if self._relay is not None:
             self._relay.stop()
+        if self._tracer is not None:
+            self._tracer.shutdown()
         self._close_store()
         if self._admin is not None:
             self._admin.stop()
@@ -274,6 +282,7 @@ class Daemon:
     def _start_admin(self, host: str, port: int) -> Any:
         from streamvisor.admin import AdminServer
         from streamvisor.metrics import build_registry
+        from streamvisor.views.ringlog import RingLogHandler
 
         admin = AdminServer(
             host,
@@ -281,10 +290,18 @@ class Daemon:
             snapshot=self.snapshot,
             ready=self.ready,
             registry=build_registry(self.snapshot),
+            commands=self._sv,
+            token=self.config.admin.token if self.config.admin is not None else None,
+            log_ring=RingLogHandler(redactor=self._redactor),
         )
         bound = admin.start()
         log.info("admin endpoint on http://%s:%d (/health /ready /streams /metrics)", *bound)
         return admin
+
+    @property
+    def admin_address(self) -> tuple[str, int] | None:
+        """The admin endpoint's bound ``(host, port)`` once it is serving, else None."""
+        return self._admin.address if self._admin is not None else None
 
     def ready(self) -> bool:
         """True once every enabled stream has connected once or ended for good."""

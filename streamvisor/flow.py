@@ -98,8 +98,9 @@ class BufferSettings:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"buffer {name} must be >= 1, got {value}")
-        if self.type == "memory" and self.max_events is None and self.max_bytes is None:
-            raise ValueError("a memory buffer needs max_events or max_bytes")
+        if self.max_events is None and self.max_bytes is None:
+            # a disk buffer too: the issue bounds it by max_bytes, never by the disk's size
+            raise ValueError(f"a {self.type} buffer needs max_events or max_bytes")
         if not isinstance(self.when_full, WhenFull):
             object.__setattr__(self, "when_full", WhenFull.parse(self.when_full))
 

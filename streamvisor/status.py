@@ -77,6 +77,7 @@ class StreamStatus(_DictAccess):
         failures: failed attempts by class (retry, rate_limited, permanent, crash).
         breaker: closed, open or half_open.
         last_error: the last failure's reason, redacted.
+        last_failure: the last failure's class (retry, rate_limited, permanent, crash).
         connected_since: when the current connection was accepted (epoch seconds).
         last_event_at: when the last event was delivered (epoch seconds).
         dedup_dropped: replays dropped by dedup.
@@ -97,6 +98,7 @@ class StreamStatus(_DictAccess):
     failures: Mapping[str, int] = field(default_factory=dict)
     breaker: str = "closed"
     last_error: str | None = None
+    last_failure: str | None = None
     connected_since: float | None = None
     last_event_at: float | None = None
     dedup_dropped: int = 0
@@ -118,6 +120,7 @@ class StreamStatus(_DictAccess):
             "failures": dict(self.failures),
             "breaker": self.breaker,
             "last_error": self.last_error,
+            "last_failure": self.last_failure,
             "connected_since": self.connected_since,
             "last_event_at": self.last_event_at,
             "dedup_dropped": self.dedup_dropped,

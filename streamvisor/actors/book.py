@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 
-from streamvisor.dedup import DedupWindow, digest
+from streamvisor.dedup import DedupWindow, digest_value
 from streamvisor.flow import START, Position
 from streamvisor.sse import Event
 
@@ -30,6 +30,7 @@ class StreamBook:
     """
 
     __slots__ = (
+        "_counts",
         "_lock",
         "_pending",
         "_remember",
@@ -46,7 +47,8 @@ class StreamBook:
         self._lock = threading.Lock()
         self._window = DedupWindow(size, seed)
         self._size = size
-        self._remember: list[tuple[str, str, int]] = []
+        self._remember: list[tuple[str, int, int]] = []
+        self._counts = (0, 0)
         self._pending: Position = START  # last admitted, not yet committed
         self.committed: Position = START
         self.events = 0  # accepted (new) events, committed
@@ -70,15 +72,18 @@ class StreamBook:
         first = seq = self.committed.seq
         known = self._window.known
         kept: list[Event] = []
-        remember: list[tuple[str, str, int]] = []
-        batch: dict[str, str] = {}
+        remember: list[tuple[str, int, int]] = []
+        batch: dict[str, int] = {}
         dropped = reused = 0
+        dedup = self._size > 0
         with self._lock:
             for ev in events:
-                eid = ev.id
-                if eid and self._size:
-                    dig = digest(ev.event, ev.data)
-                    seen = batch.get(eid) or known(eid)
+                eid = ev[1]
+                if eid and dedup:
+                    dig = digest_value(ev[2], ev[3])
+                    seen = batch.get(eid)
+                    if seen is None:
+                        seen = known(eid)
                     if seen == dig:
                         dropped += 1
                         continue
@@ -88,10 +93,7 @@ class StreamBook:
                     remember.append((eid, dig, seq + 1))
                 seq += 1
                 kept.append(ev)
-        if dropped:
-            self.dedup_dropped += dropped
-        if reused:
-            self.reused += reused
+        self._counts = (dropped, reused)  # counted at commit: an abandoned batch comes again
         self._remember = remember
         self._pending = Position(seq, kept[-1].last_event_id) if kept else self.committed
         return kept, first
@@ -105,6 +107,11 @@ class StreamBook:
                 for eid, dig, seq in self._remember:
                     remember(eid, dig, seq)
             self._remember = []
+        dropped, reused = self._counts
+        if dropped or reused:
+            self.dedup_dropped += dropped
+            self.reused += reused
+            self._counts = (0, 0)
         pending = self._pending
         if pending.seq > self.committed.seq:
             self.events += pending.seq - self.committed.seq
@@ -114,6 +121,7 @@ class StreamBook:
     def abandon(self) -> None:
         """Forget the admitted batch (it did not reach every subscriber)."""
         self._remember = []
+        self._counts = (0, 0)
         self._pending = self.committed
 
     def recent(self, upto: int) -> tuple[tuple[str, str], ...]:

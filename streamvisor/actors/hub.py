@@ -78,10 +78,13 @@ class Hub:
             self._routes = {}
 
     def remove(self, name: str) -> Outlet | None:
-        """Unregister a subscriber (it receives nothing more)."""
+        """Unregister a subscriber (it receives nothing more; a stream waiting for it goes
+        on). Not counted as a removal: that counts subscribers that died or overflowed."""
         with self._lock:
             outlet = self._outlets.pop(name, None)
             self._routes = {}
+        if outlet is not None:
+            outlet.remove("unsubscribed")  # wakes a stream waiting for it
         return outlet
 
     def _on_removed(self, outlet: Outlet) -> None:

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
@@ -40,6 +40,9 @@ from streamvisor.spec import StreamSpec
 from streamvisor.states import BreakerState, StreamState
 from streamvisor.supervision import Decision, Kind, Outcome, RestartPolicy
 
+if TYPE_CHECKING:
+    from streamvisor.tracing import AttemptObserver
+
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 1.0
@@ -55,6 +58,7 @@ class _Entry:
         "gen",
         "last_error",
         "last_event_id",
+        "last_failure",
         "policy",
         "ref",
         "restarts",
@@ -80,6 +84,7 @@ class _Entry:
         self.restarts = 0
         self.failures: dict[str, int] = {"retry": 0, "rate_limited": 0, "permanent": 0, "crash": 0}
         self.last_error: str | None = None
+        self.last_failure: str | None = None  # the failure class of last_error
         self.connected_since: float | None = None
         self.timer: Any = None
 
@@ -97,8 +102,10 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         rng: random.Random | None = None,
         on_state: Callable[[str, StreamState], None] | None = None,
         last_errors: dict[str, str] | None = None,
+        observer: AttemptObserver | None = None,
     ) -> None:
         super().__init__()
+        self._observer = observer  # tracing; None when off
         self._hub = hub
         self._schedule = schedule
         self._connect = connect
@@ -151,6 +158,8 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         entry.control = StreamControl()
         entry.control.bytes = old.bytes
         entry.control.paused_total = old.paused_total
+        if self._observer is not None:
+            self._observer.attempt_started(entry.spec, entry.gen, old.bytes)
         entry.ref = StreamActor.start(
             entry.spec,
             entry.gen,
@@ -167,6 +176,8 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         entry = self._entries.get(msg.stream)
         if entry is None or msg.gen != entry.gen:
             return
+        if self._observer is not None:
+            self._observer.attempt_connected(msg.stream, msg.gen)
         entry.connected_since = time.time()
         entry.policy.on_connected()
         log.info(
@@ -187,6 +198,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         if msg.retry_ms is not None:
             entry.retry_ms = msg.retry_ms
         if msg.stopping or self._stopping or entry.state is StreamState.CLOSED:
+            self._observe_end(entry, msg, None)
             if entry.state is StreamState.CONNECTING and not self._stopping:
                 self._spawn(entry)  # reconnect came while the closed connection wound down
                 return
@@ -201,7 +213,19 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             requested=msg.requested,
         )
         decision = self._decide(entry, outcome)
+        self._observe_end(entry, msg, decision)
         self._apply(entry, decision)
+
+    def _observe_end(self, entry: _Entry, msg: Exited, decision: Decision | None) -> None:
+        if self._observer is not None:
+            self._observer.attempt_ended(
+                msg.stream,
+                msg.gen,
+                error=msg.error,
+                events=msg.events,
+                wire_bytes=entry.control.bytes,
+                decision=decision,
+            )
 
     def _decide(self, entry: _Entry, outcome: Outcome) -> Decision:
         # A server's retry: is honoured, but capped at a day (like Retry-After).
@@ -231,6 +255,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 entry.failures.get(decision.failure_class, 0) + 1
             )
             entry.last_error = decision.reason
+            entry.last_failure = decision.failure_class
             self._last_errors[name] = decision.reason
         if decision.kind is Kind.DONE:
             log.info(
@@ -394,6 +419,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 "failures": dict(e.failures),
                 "breaker": e.policy.breaker.value,
                 "last_error": e.last_error,
+                "last_failure": e.last_failure,
                 "connected_since": e.connected_since,
                 "gen": e.gen,
             }

@@ -63,7 +63,7 @@ def read_back(
         end = handle.seek(0, os.SEEK_END)
         pos, carry, read = end, b"", 0
         while pos > 0 and read < max_bytes and not (wanted and wanted <= done):
-            step = min(BLOCK, pos)
+            step = min(BLOCK, pos, max_bytes - read)
             pos -= step
             handle.seek(pos)
             block = handle.read(step) + carry
