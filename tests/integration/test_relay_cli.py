@@ -6,6 +6,7 @@ and the served stream need a real subprocess (always killed in a ``finally``).
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
 import socket
@@ -25,6 +26,20 @@ from tests.sse_server import SSEServer, Status
 pytestmark = pytest.mark.timeout(60)
 
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)\n")
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """``main()`` configures the root logger (INFO for relay); leave it as it was."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        yield
+    finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(level)
 
 
 @pytest.fixture
