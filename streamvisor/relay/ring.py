@@ -13,13 +13,22 @@ silent live start.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from streamvisor.dedup import digest
 from streamvisor.sse import Event
 
-__all__ = ["Gap", "ReplayRing", "Resume", "event_key", "format_id", "new_epoch", "parse_id"]
+__all__ = [
+    "Gap",
+    "ReplayRing",
+    "Resume",
+    "event_key",
+    "format_id",
+    "new_epoch",
+    "parse_id",
+    "skip_stored",
+]
 
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -194,3 +203,24 @@ class ReplayRing:
             assert frame is not None
             out.append(frame)
         return out
+
+
+def skip_stored(
+    stored: set[str], events: Sequence[Event]
+) -> tuple[Sequence[Event], list[str | None]]:
+    """Drop the upstream's replay of events restored from the history (after a relay
+    restart the upstream may resume from an older checkpoint); the first event that is not
+    one of them ends the replay. Returns the events to relay and their keys."""
+    keys = [event_key(event) for event in events]
+    if not stored:
+        return events, keys
+    kept: list[Event] = []
+    kept_keys: list[str | None] = []
+    for event, key in zip(events, keys, strict=True):
+        if stored and key is not None and key in stored:
+            stored.discard(key)
+            continue
+        stored.clear()
+        kept.append(event)
+        kept_keys.append(key)
+    return kept, kept_keys

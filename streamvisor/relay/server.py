@@ -31,7 +31,7 @@ from streamvisor.relay import http
 from streamvisor.relay.client import Client, Route
 from streamvisor.relay.encoder import encode_comment, encode_event, encode_gap, encode_retry
 from streamvisor.relay.metrics import RouteCounters, build_relay_registry
-from streamvisor.relay.ring import ReplayRing, event_key, new_epoch
+from streamvisor.relay.ring import ReplayRing, new_epoch, skip_stored
 from streamvisor.relay.settings import RelayConfig
 from streamvisor.sse import Event
 
@@ -220,7 +220,7 @@ class RelayServer:
             route = self._add_route(stream)
         history = self._history
         if history is not None:
-            events, keys = _skip_stored(route.stored, events)
+            events, keys = skip_stored(route.stored, events)
             if not events:
                 return
         now = self._clock()
@@ -380,24 +380,3 @@ class RelayServer:
                 else:
                     transport.close()
         self._loop.call_soon(self._loop.stop)  # after the connection_lost callbacks
-
-
-def _skip_stored(
-    stored: set[str], events: Sequence[Event]
-) -> tuple[Sequence[Event], list[str | None]]:
-    """Drop the upstream's replay of events restored from the history (after a relay
-    restart the upstream may resume from an older checkpoint); the first event that is not
-    one of them ends the replay. Returns the events to relay and their keys."""
-    keys = [event_key(event) for event in events]
-    if not stored:
-        return events, keys
-    kept: list[Event] = []
-    kept_keys: list[str | None] = []
-    for event, key in zip(events, keys, strict=True):
-        if stored and key is not None and key in stored:
-            stored.discard(key)
-            continue
-        stored.clear()
-        kept.append(event)
-        kept_keys.append(key)
-    return kept, kept_keys

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from streamvisor.relay.ring import ReplayRing, format_id, new_epoch, parse_id
+from streamvisor.relay.ring import (
+    ReplayRing,
+    event_key,
+    format_id,
+    new_epoch,
+    parse_id,
+    skip_stored,
+)
+from streamvisor.sse import Event
 
 
 def filled(n: int, *, max_events: int = 5, max_age: float = 60.0, at: float = 100.0) -> ReplayRing:
@@ -95,3 +103,16 @@ def test_invalid_bounds_are_refused() -> None:
         ReplayRing(0, 1.0, "ep")
     with pytest.raises(ValueError):
         ReplayRing(1, 0.0, "ep")
+
+
+def test_skip_stored_drops_the_replayed_prefix_and_stops_at_the_first_new_event() -> None:
+    old = [Event("s", "1", "tick", "a"), Event("s", "2", "tick", "b")]
+    stored = {key for key in map(event_key, old) if key is not None}
+    incoming = [*old, Event("s", "3", "tick", "c"), Event("s", "1", "tick", "a")]
+    kept, keys = skip_stored(stored, incoming)
+    assert [e.id for e in kept] == ["3", "1"]  # after the replay ended, ids pass again
+    assert keys == [event_key(e) for e in kept] and stored == set()
+    assert skip_stored(set(), [Event("s", None, "m", "x")]) == (
+        [Event("s", None, "m", "x")],
+        [None],
+    )
