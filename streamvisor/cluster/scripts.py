@@ -1,0 +1,274 @@
+"""The cluster's keys and Lua scripts, and ``ScriptRunner``, which calls them by SHA.
+
+Every write that must not come from a stale owner runs as one Lua script that first compares
+the writer's fencing token with the stream's fence key, so the check and the write are atomic
+in Redis (Kleppmann's fencing token, checked by the store itself; research note §1.3, §3).
+Leases are ``SET NX PX`` keys whose value is the holder's member id; one ``RENEW`` call
+renews all of an instance's leases *and* its membership heartbeat, so the two always expire
+together (§4.5). Scripts are loaded once (``SCRIPT LOAD``) and called with ``EVALSHA``; after
+a Redis restart or ``SCRIPT FLUSH`` the ``NOSCRIPT`` reply reloads them and the call is
+repeated (redis-py's ``Script`` object would send ``SCRIPT EXISTS`` on every pipeline; §2).
+
+Keys (``P`` is ``cluster.key_prefix``): ``P members`` (ZSET member -> expiry, server ms) and
+per stream ``P {stream}:lease``, ``:fence`` (INCR counter), ``:ckpt`` (HASH: ``last``,
+``recent`` JSON, ``window`` flag, ``token``, ``owner``, ``at``, ``holder``, ``released``)
+and ``:sink:<sink>`` (ZSET of ``id\\n<digest>`` written by a ``redis_streams`` sink).
+A single Redis (or a primary with replicas) is assumed: the per-stream keys share a hash tag,
+but scripts also touch the shared members key, so Redis Cluster is not supported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ACQUIRE", "RELEASE", "RENEW", "SAVE", "SINK_WRITE", "SURVEY", "Keys", "ScriptRunner"]
+
+Arg = str | int | float | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Script:
+    """One Lua script and its SHA-1 (the name ``EVALSHA`` knows it by)."""
+
+    name: str
+    text: str
+
+    @property
+    def sha(self) -> str:
+        return hashlib.sha1(self.text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key names under one prefix."""
+
+    prefix: str
+
+    @property
+    def members(self) -> str:
+        return f"{self.prefix}members"
+
+    def _stream(self, stream: str, what: str) -> str:
+        return f"{self.prefix}{{{stream}}}:{what}"
+
+    def lease(self, stream: str) -> str:
+        return self._stream(stream, "lease")
+
+    def fence(self, stream: str) -> str:
+        return self._stream(stream, "fence")
+
+    def ckpt(self, stream: str) -> str:
+        return self._stream(stream, "ckpt")
+
+    def sink_window(self, stream: str, sink: str) -> str:
+        return self._stream(stream, f"sink:{sink}")
+
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+RENEW = Script(
+    "renew",
+    # KEYS: members, lease...   ARGV: member, ttl_ms   -> {now_ms, 1|0 per lease}
+    _NOW
+    + """
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local out = {now}
+for i = 2, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2])
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+return out
+""",
+)
+
+SURVEY = Script(
+    "survey",
+    # KEYS: members, lease...   -> {now_ms, {member, expiry_ms, ...}, {holder or '' per lease}}
+    _NOW
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local live = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local owners = {}
+for i = 2, #KEYS do
+  owners[i - 1] = redis.call('GET', KEYS[i]) or ''
+end
+return {now, live, owners}
+""",
+)
+
+ACQUIRE = Script(
+    "acquire",
+    # KEYS: lease, fence, ckpt[, sink window]   ARGV: member, ttl_ms, recent_n
+    # -> false | {token, 'new'|'handoff'|'failover', has_last, last, recent_json,
+    #             window_flag, {window members, oldest first}}
+    """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+local token = redis.call('INCR', KEYS[2])
+local c = redis.call('HMGET', KEYS[3], 'holder', 'released', 'last', 'recent', 'window')
+local kind = 'new'
+if c[1] then
+  if c[2] == '1' then kind = 'handoff' else kind = 'failover' end
+end
+redis.call('HSET', KEYS[3], 'holder', ARGV[1], 'released', '0')
+local tail = {}
+local n = tonumber(ARGV[3])
+if #KEYS >= 4 and n > 0 then tail = redis.call('ZRANGE', KEYS[4], -n, -1) end
+local has_last = 0
+if c[3] then has_last = 1 end
+return {token, kind, has_last, c[3] or '', c[4] or '', c[5] or '0', tail}
+""",
+)
+
+RELEASE = Script(
+    "release",
+    # KEYS: lease1, ckpt1, lease2, ckpt2, ...   ARGV: member   -> {1|0 per lease}
+    """
+local out = {}
+for i = 1, #KEYS, 2 do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('DEL', KEYS[i])
+    redis.call('HSET', KEYS[i + 1], 'released', '1')
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+""",
+)
+
+SAVE = Script(
+    "save",
+    # KEYS: fence1, ckpt1, ...   ARGV: member, then per stream: token, has_last, last,
+    # recent_json, at   -> {1-based index of each stream whose token was stale}
+    """
+local fenced = {}
+for i = 1, #KEYS / 2 do
+  local a = 1 + (i - 1) * 5
+  local fence, ckpt = KEYS[2 * i - 1], KEYS[2 * i]
+  if redis.call('GET', fence) ~= ARGV[a + 1] then
+    fenced[#fenced + 1] = i
+  else
+    if ARGV[a + 2] == '1' then
+      redis.call('HSET', ckpt, 'last', ARGV[a + 3])
+    else
+      redis.call('HDEL', ckpt, 'last')
+    end
+    redis.call('HSET', ckpt, 'recent', ARGV[a + 4], 'at', ARGV[a + 5], 'token', ARGV[a + 1],
+               'owner', ARGV[1], 'window', '0')
+  end
+end
+return fenced
+""",
+)
+
+SINK_WRITE = Script(
+    "sink_write",
+    # KEYS: fence, window, target stream, ckpt
+    # ARGV: token, window_size, maxlen (0: none), nf, checkpoint (1|0), member, at, has_last,
+    #       last, field names (nf), then per event: dedup member ('' = no id), nf values
+    # -> {1 | -1 (fenced), added, duplicates}
+    """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1, 0, 0} end
+local nf = tonumber(ARGV[4])
+local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+local seq = 0
+if top[2] then seq = tonumber(top[2]) end
+local added, dups = 0, 0
+local entry = {}
+for j = 1, nf do entry[2 * j - 1] = ARGV[9 + j] end
+for i = 10 + nf, #ARGV, nf + 1 do
+  local member = ARGV[i]
+  if member ~= '' and redis.call('ZSCORE', KEYS[2], member) then
+    dups = dups + 1
+  else
+    for j = 1, nf do entry[2 * j] = ARGV[i + j] end
+    if ARGV[3] == '0' then
+      redis.call('XADD', KEYS[3], '*', unpack(entry))
+    else
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', unpack(entry))
+    end
+    if member ~= '' then
+      seq = seq + 1
+      redis.call('ZADD', KEYS[2], seq, member)
+    end
+    added = added + 1
+  end
+end
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[2]) + 1))
+if ARGV[5] == '1' then
+  if ARGV[8] == '1' then redis.call('HSET', KEYS[4], 'last', ARGV[9]) end
+  redis.call('HSET', KEYS[4], 'at', ARGV[7], 'token', ARGV[1], 'owner', ARGV[6], 'window', '1')
+end
+return {1, added, dups}
+""",
+)
+
+ALL = (RENEW, SURVEY, ACQUIRE, RELEASE, SAVE, SINK_WRITE)
+
+
+class ScriptRunner:
+    """Calls the scripts on one redis-py client by SHA, loading them when Redis lacks them.
+
+    Args:
+        client: a ``redis.Redis`` (``decode_responses=True``).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def load(self) -> None:
+        """``SCRIPT LOAD`` every script (after connecting, and after ``NOSCRIPT``)."""
+        for script in ALL:
+            self.client.script_load(script.text)
+
+    def call(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        """Run one script; reload and repeat once on ``NOSCRIPT``.
+
+        Raises:
+            redis.RedisError: the call failed (connection, timeout, script error).
+        """
+        from redis.exceptions import NoScriptError
+
+        try:
+            return self.client.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self.load()
+            return self.client.evalsha(script.sha, len(keys), *keys, *args)
+
+    def call_many(self, calls: Sequence[tuple[Script, Sequence[str], Sequence[Arg]]]) -> list[Any]:
+        """Run several scripts in one pipelined round trip (not a transaction).
+
+        Returns:
+            One result per call, in order; a call that failed gives its exception as the
+            value (the caller decides), except ``NOSCRIPT``, which is reloaded and repeated.
+
+        Raises:
+            redis.ConnectionError, redis.TimeoutError: the round trip itself failed.
+        """
+        from redis.exceptions import NoScriptError
+
+        results = self._pipeline(calls)
+        missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
+        if missing:
+            self.load()
+            again = self._pipeline([calls[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        return results
+
+    def _pipeline(self, calls: Sequence[tuple[Script, Sequence[str], Sequence[Arg]]]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for script, keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        return list(pipe.execute(raise_on_error=False))
