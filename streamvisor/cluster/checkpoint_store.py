@@ -25,7 +25,7 @@ from streamvisor.cluster.fence import Fence
 from streamvisor.cluster.scripts import SAVE, Keys, ScriptRunner
 from streamvisor.redact import redact_url
 
-__all__ = ["RedisCheckpointStore", "decode_recent", "decode_window"]
+__all__ = ["RedisCheckpointStore", "decode_recent", "decode_window", "parse_grant"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,23 @@ def decode_window(members: Sequence[str]) -> tuple[tuple[str, str], ...]:
         if sep:
             pairs.append((event_id, dig))
     return tuple(pairs)
+
+
+def parse_grant(reply: Sequence[Any]) -> tuple[int, str, Checkpoint | None]:
+    """An ``ACQUIRE`` reply as (token, 'new' | 'handoff' | 'failover', checkpoint or None).
+
+    The dedup seed comes from the sink window when a ``redis_streams`` sink wrote the
+    checkpoint, else from the ``recent`` field; a malformed one is logged and left out.
+    """
+    token, kind, has_last, last, recent_text, window_flag, tail = reply
+    try:
+        recent = decode_window(tail) if window_flag == "1" else decode_recent(recent_text)
+    except ValueError:
+        log.warning("a stored dedup window is malformed; resuming without it")
+        recent = ()
+    if not has_last and not recent:
+        return int(token), str(kind), None
+    return int(token), str(kind), Checkpoint(str(last) if has_last else None, recent)
 
 
 def encode_recent(recent: Sequence[tuple[str, str]], keep: int | None) -> str:

@@ -1,16 +1,18 @@
-"""What fenced writers (the Redis checkpoint store, the ``redis_streams`` sink, the gate in
-front of other sinks) need from the lease holder: ``Fence``. Pure: protocols only.
+"""The coordinator's two interfaces. Pure: protocols only.
 
-The coordinator implements it. Tests implement it with a dict.
+``Fence`` is what fenced writers (the Redis checkpoint store, the ``redis_streams`` sink, the
+gate in front of other sinks) need from the lease holder; the coordinator implements it
+(tests: a dict). ``StreamRunner`` is what the coordinator drives: the daemon's streams.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
+from streamvisor.checkpoint import Checkpoint
 from streamvisor.cluster.lease import WriteVerdict
 
-__all__ = ["Fence"]
+__all__ = ["Fence", "StreamRunner"]
 
 
 class Fence(Protocol):
@@ -35,4 +37,16 @@ class Fence(Protocol):
         """Wait (at most ``timeout`` seconds) until ``stream``'s events may be written (WRITE)
         or must be dropped because another instance owns it (DROP). WAIT means the timeout
         passed with the lease still unconfirmed; the caller must not write."""
+        ...
+
+
+class StreamRunner(Protocol):
+    """The streams the coordinator starts and stops (called from its thread only)."""
+
+    def start(self, stream: str, checkpoint: Checkpoint | None) -> None:
+        """Start reading ``stream``, resuming from ``checkpoint`` (None: from the start)."""
+        ...
+
+    def stop(self, stream: str) -> Checkpoint | None:
+        """Stop reading ``stream``; return the checkpoint to save before the lease goes."""
         ...
