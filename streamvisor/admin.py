@@ -229,6 +229,8 @@ class AdminServer:
                     "streams": status.get("streams", {}),
                     "subscribers": status.get("subscribers", {}),
                 }
+                if "cluster" in status:  # cluster mode: member, live, quota, leases
+                    parts["cluster"] = status["cluster"]
                 result = ("200 OK", _JSON, _dump(_jsonable(parts)))
             else:
                 result = ("200 OK", CONTENT_TYPE_LATEST, generate_latest(self._registry))

@@ -26,6 +26,7 @@ from streamvisor.cluster.settings import (
     read_cluster,
     read_redis_sink,
     read_redis_url,
+    same_redis,
 )
 from streamvisor.config_schema import (
     INVALID,
@@ -595,6 +596,21 @@ class _Builder:
                 checkpoint_node.line,
                 checkpoint_node.path,
                 "the redis store needs a Redis URL: add 'redis: redis://HOST:PORT'",
+            )
+            return INVALID
+        if (
+            isinstance(cluster, ClusterConfig)
+            and redis_store is not None
+            and redis_store.redis is not None
+            and not same_redis(redis_store.redis, cluster.redis)
+        ):
+            assert checkpoint_node is not None
+            where = checkpoint_node.value["redis"]
+            c.error(
+                where.line,
+                where.path,
+                "in cluster mode the checkpoint store must be the cluster's Redis "
+                "(the fencing tokens live there); leave it out",
             )
             return INVALID
         if isinstance(cluster, ClusterConfig) and checkpoint is not INVALID and redis_store is None:

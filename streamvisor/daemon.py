@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Mapping
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamvisor.api import Streamvisor
 from streamvisor.checkpoint import Checkpoint, CheckpointStore, SQLiteCheckpointStore
@@ -24,6 +24,9 @@ from streamvisor.config import Config, ConfigErrors, load_config
 from streamvisor.errors import StreamvisorError
 from streamvisor.redact import Redactor
 from streamvisor.states import StreamState
+
+if TYPE_CHECKING:
+    from streamvisor.cluster.node import ClusterNode
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,7 @@ class Daemon:
         self._sv: Streamvisor | None = None
         self._admin: Any = None
         self._started_at = time.time()
+        self._cluster: ClusterNode | None = None  # cluster mode: leases decide the streams
 
     # -- control (thread-safe, signal-safe) ---------------------------------------------
     def request_stop(self) -> None:
@@ -104,7 +108,12 @@ class Daemon:
         """Start, serve until asked to stop, stop in order. Returns the exit code."""
         config = self.config
         try:
-            if config.checkpoint is not None:
+            if config.cluster is not None:
+                from streamvisor.cluster.node import ClusterNode
+
+                self._cluster = ClusterNode(config)
+                self._store = self._cluster.store
+            elif config.checkpoint is not None:
                 self._store = SQLiteCheckpointStore(config.checkpoint.path)
                 self._saved = self._store.load()
             self._sv = self._build(config, self._saved)
@@ -117,6 +126,8 @@ class Daemon:
         previous = self._install_signals() if install_signals else {}
         try:
             self._sv.start()
+            if self._cluster is not None:
+                self._cluster.start(self._sv)
             log.info(
                 "streamvisor running: %d streams, %d sinks (config %s)",
                 len(config.streams),
@@ -140,6 +151,8 @@ class Daemon:
         return code
 
     def _build(self, config: Config, saved: Mapping[str, Checkpoint]) -> Streamvisor:
+        if self._cluster is not None:  # no streams yet: the coordinator adds what it claims
+            return self._cluster.build(config, stop_event=self._stop_event, on_state=self._on_state)
         return Streamvisor.from_loaded(
             config,
             stop_event=self._stop_event,
@@ -177,9 +190,13 @@ class Daemon:
         if self._admin is not None:
             self._admin.set_stopping()
         self._stop_event.set()
+        if self._cluster is not None:
+            self._cluster.freeze()  # no more claims; leases stay ours until the final save
         if self._sv is not None:
             self._sv.stop(timeout=self.config.shutdown_timeout)
             self._write_checkpoints(self._sv.final_positions)
+        if self._cluster is not None:
+            self._cluster.close()  # release the leases: the others take over at once
         self._close_store()
         if self._admin is not None:
             self._admin.stop()
@@ -236,6 +253,9 @@ class Daemon:
         assert self._sv is not None
         old_specs = {s.name: s for s in self.config.streams}
         new_specs = {s.name: s for s in new.streams}
+        if self._cluster is not None:  # the coordinator moves streams; nothing to do below
+            self._cluster.reload(old_specs, new_specs)
+            old_specs = new_specs = {}
         status = self._sv.status()["streams"]
         for name in old_specs.keys() - new_specs.keys():
             log.info("reload: stream %s removed", name)
@@ -257,8 +277,14 @@ class Daemon:
             self._sv.add_stream(spec, last_event_id=last_id)
         if [s for s in new.sinks] != [s for s in self.config.sinks]:
             log.warning("reload: sink changes take effect at the next restart")
-        if new.admin != self.config.admin or new.checkpoint != self.config.checkpoint:
-            log.warning("reload: admin and checkpoint changes take effect at the next restart")
+        if (new.admin, new.checkpoint, new.cluster) != (
+            self.config.admin,
+            self.config.checkpoint,
+            self.config.cluster,
+        ):
+            log.warning(
+                "reload: admin, checkpoint and cluster changes take effect at the next restart"
+            )
         for secret in new.secrets:
             self._redactor.add(secret)
         self.config = _merge_streams(self.config, new)
@@ -270,12 +296,17 @@ class Daemon:
         from streamvisor.admin import AdminServer
         from streamvisor.metrics import build_registry
 
+        registry = build_registry(self.snapshot)
+        if self._cluster is not None:
+            from streamvisor.cluster.metrics import ClusterCollector
+
+            registry.register(ClusterCollector(self._cluster.status))
         admin = AdminServer(
             host,
             port,
             snapshot=self.snapshot,
             ready=self.ready,
-            registry=build_registry(self.snapshot),
+            registry=registry,
         )
         bound = admin.start()
         log.info("admin endpoint on http://%s:%d (/health /ready /streams /metrics)", *bound)
@@ -285,6 +316,8 @@ class Daemon:
         """True once every enabled stream has connected once or ended for good."""
         if self._stopping or self._sv is None:
             return False
+        if self._cluster is not None:
+            return self._cluster.ready(self._seen)
         return all(s.name in self._seen for s in self.config.streams if s.enabled)
 
     def snapshot(self) -> dict[str, Any]:
@@ -298,6 +331,8 @@ class Daemon:
             info["checkpoint_at"] = saved.updated_at if saved is not None else None
         snap["reloads"] = dict(self._reloads)
         snap["started_at"] = self._started_at
+        if self._cluster is not None:
+            self._cluster.annotate(snap)
         return snap
 
 

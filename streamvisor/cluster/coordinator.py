@@ -117,12 +117,7 @@ class Coordinator:
 
     # -- lifecycle (any thread) ----------------------------------------------------------
     def start(self) -> None:
-        """Load the scripts and start the loop thread.
-
-        Raises:
-            redis.RedisError: Redis cannot be reached.
-        """
-        self._runs.load()
+        """Start the loop thread (scripts missing in Redis are loaded on first use)."""
         self._thread = threading.Thread(target=self._loop, name="cluster-coordinator", daemon=True)
         self._thread.start()
 

@@ -26,6 +26,7 @@ __all__ = [
     "read_cluster",
     "read_redis_sink",
     "read_redis_url",
+    "same_redis",
 ]
 
 CLUSTER_KEYS = (
@@ -113,6 +114,23 @@ class RedisStreamsOptions:
             f"fields={self.fields!r}, maxlen={self.maxlen!r}, batch_count={self.batch_count!r}, "
             f"batch_period={self.batch_period!r}, dedup_window={self.dedup_window!r})"
         )
+
+
+def same_redis(a: str, b: str) -> bool:
+    """Whether two Redis URLs name the same server and database (credentials ignored)."""
+
+    def where(url: str) -> tuple[str, str, int, str]:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        if scheme == "unix":
+            return scheme, parts.path, 0, parts.query
+        db = parts.path.strip("/") or "0"
+        return scheme, (parts.hostname or "").lower(), parts.port or 6379, db
+
+    try:
+        return where(a) == where(b)
+    except ValueError:
+        return False
 
 
 def read_redis_url(c: Checker, node: Node) -> str | Invalid:

@@ -141,6 +141,12 @@ def test_the_redis_store_works_without_cluster_mode_given_a_url() -> None:
             id="path-with-redis-store",
         ),
         pytest.param(
+            STREAM + CLUSTER + "  redis: redis://127.0.0.1:6380/0\n",
+            "c.yaml:8: checkpoint.redis: in cluster mode the checkpoint store must be the "
+            "cluster's Redis (the fencing tokens live there); leave it out",
+            id="checkpoint-on-another-redis",
+        ),
+        pytest.param(
             STREAM + "checkpoint:\n  store: mongo\n  path: x.db\n",
             "c.yaml:5: checkpoint.store: expected 'sqlite' or 'redis', got 'mongo'",
             id="unknown-store",
@@ -216,3 +222,21 @@ def test_the_redis_store_works_without_cluster_mode_given_a_url() -> None:
 )
 def test_a_bad_cluster_config_reports_exactly_this_problem(text: str, expected: str) -> None:
     assert _errors(text) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1", True),
+        ("redis://:pw@LOCALHOST:6379/0", "redis://localhost:6379/", True),
+        ("redis://h:6379/1", "redis://h:6379/0", False),
+        ("redis://h:6380", "redis://h:6379", False),
+        ("rediss://h", "redis://h", False),
+        ("unix:///tmp/r.sock?db=1", "unix:///tmp/r.sock?db=1", True),
+        ("redis://h:99999", "redis://h:99999", False),
+    ],
+)
+def test_same_redis(a: str, b: str, same: bool) -> None:
+    from streamvisor.cluster.settings import same_redis
+
+    assert same_redis(a, b) is same
