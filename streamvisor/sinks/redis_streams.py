@@ -21,14 +21,15 @@ idempotent for events with ids); after the last attempt ``write`` raises ``SinkE
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from streamvisor.cluster.balance import instance_name
 from streamvisor.cluster.fence import Fence
-from streamvisor.cluster.scripts import SINK_WRITE, Keys, ScriptRunner
+from streamvisor.cluster.scripts import SINK_WRITE, XADD_BATCH, Arg, Keys, Script, ScriptRunner
 from streamvisor.cluster.settings import RedisStreamsOptions
 from streamvisor.dedup import digest
 from streamvisor.redact import redact_url
@@ -78,8 +79,8 @@ class RedisStreamsSink:
         self._client = client
         self._runner = ScriptRunner(client)
         self._stop = stop_event or threading.Event()
-        self._fields = options.fields
-        self._names = [field for field, _ in options.fields]
+        self._getters = [_GETTERS[source] for _, source in options.fields]
+        self._fields_json = _dumps([field for field, _ in options.fields])
         self._targets: dict[tuple[str, str], str] = {}
         self._fence: Fence | None = None
         self._keys: Keys | None = None
@@ -146,71 +147,68 @@ class RedisStreamsSink:
 
     # -- fenced ------------------------------------------------------------------------
     def _write_fenced(self, events: Sequence[Event], fence: Fence) -> None:
+        owners: list[list[str]] = []
+        results = self._runner.call_streamed(self._fenced_calls(events, fence, owners))
+        self._account(results, owners, fence)
+
+    def _fenced_calls(
+        self, events: Sequence[Event], fence: Fence, owners: list[list[str]]
+    ) -> Iterator[tuple[Script, Sequence[str], Sequence[Arg]]]:
+        """``SINK_WRITE`` calls of about CHUNK events each, built one at a time (each is
+        sent before the next is built). A part is a run of one SSE stream's events for one
+        target key: [token, checkpoint flag, at, last id or false, rows]. ``owners`` gets
+        each call's streams, one per part."""
         assert self._keys is not None
         groups = _group(events, self._target)
-        calls = []
-        owners: list[str] = []
-        last_call: dict[str, int] = {}
-        last_id: dict[str, str | None] = {}
+        last_group = {key[0]: key for key in groups}  # per stream, its last group
+        head: list[Arg] = [self.options.dedup_window, self.options.maxlen, fence.member]
+        keys: list[str] = []
+        parts: list[list[Any]] = []
+        size = 0
         for (stream, target), group in groups.items():
             token = fence.token(stream)
             if token is None:  # not ours (any more): the owner re-reads these events
                 self.not_owned += len(group)
                 continue
-            last_id[stream] = group[-1].last_event_id
+            part_keys = [
+                self._keys.fence(stream),
+                self._keys.sink_window(stream, self.name),
+                target,
+                self._keys.ckpt(stream),
+            ]
+            commits = stream in self._checkpoints and last_group[stream] == (stream, target)
+            text = str(token)
             for start in range(0, len(group), CHUNK):
-                keys = [
-                    self._keys.fence(stream),
-                    self._keys.sink_window(stream, self.name),
-                    target,
-                    self._keys.ckpt(stream),
-                ]
-                calls.append((SINK_WRITE, keys, group[start : start + CHUNK], token))
-                owners.append(stream)
-                last_call[stream] = len(calls) - 1
-        if not calls:
-            return
-        prepared = []
-        for index, (script, keys, chunk, token) in enumerate(calls):
-            stream = owners[index]
-            commit = stream in self._checkpoints and last_call[stream] == index
-            prepared.append((script, keys, self._args(chunk, token, commit, last_id[stream])))
-        results = self._runner.call_many(prepared)
-        self._account(results, owners, fence)
+                run = group[start : start + CHUNK]
+                last = run[-1].last_event_id
+                final = commits and start + CHUNK >= len(group)
+                rows = [[_member(ev), *self._values(ev, text)] for ev in run]
+                if not parts:
+                    owners.append([])
+                keys += part_keys
+                parts.append([token, int(final), run[-1].received_at, _or_false(last), rows])
+                owners[-1].append(stream)
+                size += len(run)
+                if size >= CHUNK:
+                    yield SINK_WRITE, keys, [*head, self._fields_json, _dumps(parts)]
+                    keys, parts, size = [], [], 0
+        if parts:
+            yield SINK_WRITE, keys, [*head, self._fields_json, _dumps(parts)]
 
-    def _args(
-        self, chunk: Sequence[Event], token: int, commit: bool, last: str | None
-    ) -> list[Any]:
-        args: list[Any] = [
-            token,
-            self.options.dedup_window,
-            self.options.maxlen,
-            len(self._fields),
-            int(commit),
-            self._fence.member if self._fence is not None else "",
-            chunk[-1].received_at,
-            int(last is not None),
-            last or "",
-            *self._names,
-        ]
-        for ev in chunk:
-            args.append(f"{ev.id}\n{digest(ev.event, ev.data)}" if ev.id else "")
-            args.extend(self._values(ev, token))
-        return args
-
-    def _account(self, results: list[Any], owners: list[str], fence: Fence) -> None:
+    def _account(self, results: list[Any], owners: list[list[str]], fence: Fence) -> None:
         failure: Exception | None = None
         fenced: set[str] = set()
-        for stream, result in zip(owners, results, strict=True):
+        for streams, result in zip(owners, results, strict=True):
             if isinstance(result, Exception):
                 failure = failure or result
                 continue
-            status, added, dups = (int(x) for x in result)
-            if status < 0:
-                fenced.add(stream)
-                self.fenced_writes[stream] = self.fenced_writes.get(stream, 0) + 1
-            self.written += added
-            self.duplicates += dups
+            for i, stream in enumerate(streams):
+                status, added, dups = (int(x) for x in result[3 * i : 3 * i + 3])
+                if status < 0:
+                    fenced.add(stream)
+                    self.fenced_writes[stream] = self.fenced_writes.get(stream, 0) + 1
+                self.written += added
+                self.duplicates += dups
         for stream in fenced:
             log.warning(
                 "sink %s: write for stream %s rejected: another instance holds a newer lease",
@@ -226,17 +224,22 @@ class RedisStreamsSink:
     def _write_plain(self, events: Sequence[Event]) -> None:
         if self._idmp is None:
             self._idmp = _server_version(self._client) >= IDMP_VERSION
-        trim: list[Any] = ["MAXLEN", "~", self.options.maxlen] if self.options.maxlen else []
-        pipe = self._client.pipeline(transaction=False)
-        for ev in events:
-            idmp: list[Any] = []
-            if self._idmp and ev.id:
-                idmp = ["IDMP", ev.stream, f"{ev.id}\n{digest(ev.event, ev.data)}"]
-            values = self._values(ev, None)
-            entry = [item for pair in zip(self._names, values, strict=True) for item in pair]
-            pipe.execute_command("XADD", self._target(ev), *idmp, *trim, "*", *entry)
-        pipe.execute()
-        self.written += len(events)
+        for result in self._runner.call_streamed(self._plain_calls(events, self._idmp)):
+            if isinstance(result, Exception):
+                raise result
+            self.written += int(result)
+
+    def _plain_calls(
+        self, events: Sequence[Event], idmp: bool
+    ) -> Iterator[tuple[Script, Sequence[str], Sequence[Arg]]]:
+        head: list[Arg] = [self.options.maxlen, int(idmp), self._fields_json]
+        for (stream, target), group in _group(events, self._target).items():
+            for start in range(0, len(group), CHUNK):
+                rows = [
+                    [stream if ev.id else "", _member(ev), *self._values(ev, "")]
+                    for ev in group[start : start + CHUNK]
+                ]
+                yield XADD_BATCH, [target], [*head, _dumps(rows)]
 
     # -- helpers -----------------------------------------------------------------------
     def _target(self, ev: Event) -> str:
@@ -250,29 +253,36 @@ class RedisStreamsSink:
             )
         return target
 
-    def _values(self, ev: Event, token: int | None) -> list[str]:
-        out = []
-        for _, source in self._fields:
-            if source == "data":
-                out.append(ev.data)
-            elif source == "id":
-                out.append(ev.id or "")
-            elif source == "stream":
-                out.append(ev.stream)
-            elif source == "event":
-                out.append(ev.event)
-            elif source == "last_event_id":
-                out.append(ev.last_event_id or "")
-            elif source == "received_at":
-                out.append(format_timestamp(ev.received_at))
-            elif source == "token":
-                out.append("" if token is None else str(token))
-            else:  # instance
-                out.append(self._instance)
-        return out
+    def _values(self, ev: Event, token: str) -> list[str]:
+        return [get(ev, token, self._instance) for get in self._getters]
 
     def _describe(self, exc: Exception) -> str:
         return f"redis_streams sink {self.name} ({redact_url(self.url)}): {exc}"
+
+
+def _member(ev: Event) -> str:
+    """The dedup key of an event: its id and a digest of its content ('' without an id)."""
+    return f"{ev.id}\n{digest(ev.event, ev.data)}" if ev.id else ""
+
+
+def _or_false(value: str | None) -> str | bool:
+    return False if value is None else value  # JSON false: Lua's cjson makes null truthy
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+_GETTERS: dict[str, Callable[[Event, str, str], str]] = {
+    "stream": lambda ev, token, instance: ev.stream,
+    "id": lambda ev, token, instance: ev.id or "",
+    "event": lambda ev, token, instance: ev.event,
+    "data": lambda ev, token, instance: ev.data,
+    "last_event_id": lambda ev, token, instance: ev.last_event_id or "",
+    "received_at": lambda ev, token, instance: format_timestamp(ev.received_at),
+    "token": lambda ev, token, instance: token,
+    "instance": lambda ev, token, instance: instance,
+}
 
 
 def _group(events: Sequence[Event], target: Any) -> dict[tuple[str, str], list[Event]]:

@@ -3,6 +3,7 @@ IDMP path against a fake client (CI's Redis 7.0 has no IDMP)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -27,34 +28,10 @@ def options(url: str, **kw: Any) -> RedisStreamsOptions:
     return RedisStreamsOptions(redis=url, **{"fields": FIELDS, **kw})
 
 
-class CountingClient:
-    """Wraps a redis client and counts round trips (direct commands and pipeline runs)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.round_trips = 0
-
-    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
-        pipe = self._client.pipeline(*args, **kwargs)
-        execute = pipe.execute
-
-        def counted(*a: Any, **k: Any) -> Any:
-            self.round_trips += 1
-            return execute(*a, **k)
-
-        pipe.execute = counted
-        return pipe
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if callable(attr):
-
-            def counted(*a: Any, **k: Any) -> Any:
-                self.round_trips += 1
-                return attr(*a, **k)
-
-            return counted
-        return attr
+def evalsha_calls(client: Any) -> int:
+    """How many EVALSHA commands the server has run (INFO commandstats)."""
+    stats = client.info("commandstats").get("cmdstat_evalsha", {})
+    return int(stats.get("calls", 0))
 
 
 def acquire(client: Any, stream: str, member: str) -> int:
@@ -69,15 +46,14 @@ def ids(client: Any, key: str) -> list[int]:
     return [int(fields["id"]) for _, fields in client.xrange(key)]
 
 
-def test_plain_writes_take_one_round_trip_per_batch_and_map_fields(
+def test_plain_writes_take_one_command_per_chunk_and_map_fields(
     rclient: Any, redis_url: str
 ) -> None:
-    counting = CountingClient(rclient)
-    sink = RedisStreamsSink(options(redis_url, maxlen=0), name="out", client=counting)
+    sink = RedisStreamsSink(options(redis_url, maxlen=0), name="out", client=rclient)
     sink.write([ev("a", 1), ev("b", 1), ev("a", 2, "x" * 200)])
-    before = counting.round_trips
+    before = evalsha_calls(rclient)
     sink.write([ev("a", n) for n in range(3, 503)])
-    assert counting.round_trips - before == 1
+    assert evalsha_calls(rclient) - before == 1  # 500 events, one command
     entries = rclient.xrange("sse:a")
     assert [e[1]["id"] for e in entries[:2]] == ["1", "2"] and len(entries) == 502
     assert entries[1][1] == {"id": "2", "data": "x" * 200, "stream": "a", "tok": ""}
@@ -137,16 +113,21 @@ def test_streams_not_held_are_not_written_and_shared_streams_leave_the_checkpoin
     assert rclient.hget(K.ckpt("held"), "last") is None
 
 
-def test_big_batches_are_chunked_but_still_one_round_trip(rclient: Any, redis_url: str) -> None:
+def test_big_batches_go_in_chunks_of_500_events_over_many_streams(
+    rclient: Any, redis_url: str
+) -> None:
     fence = DictFence()
-    counting = CountingClient(rclient)
-    sink = RedisStreamsSink(options(redis_url, dedup_window=5000), name="o", client=counting)
-    sink.attach(fence, K, checkpoints={"s"})
+    sink = RedisStreamsSink(options(redis_url, dedup_window=5000), name="o", client=rclient)
+    sink.attach(fence, K, checkpoints={"s", "t"})
     fence.tokens["s"] = acquire(rclient, "s", fence.member)
-    counting.round_trips = 0
+    fence.tokens["t"] = acquire(rclient, "t", fence.member)
+    before = evalsha_calls(rclient)
+    sink.write([ev("s" if n % 10 else "t", n) for n in range(1, 2001)])
+    assert evalsha_calls(rclient) - before == 4
+    assert rclient.hget(K.ckpt("t"), "last") == "2000"
     sink.write([ev("s", n) for n in range(1, 2001)])
-    assert counting.round_trips == 1
-    assert ids(rclient, "sse:s") == list(range(1, 2001))
+    replayed_and_new = [n for n in range(1, 2001) if n % 10] + list(range(10, 2001, 10))
+    assert ids(rclient, "sse:s") == replayed_and_new  # only the ids s had not written yet
     assert rclient.hget(K.ckpt("s"), "last") == "2000"
 
 
@@ -162,54 +143,50 @@ def test_an_unreachable_redis_is_retried_then_a_sink_error_without_the_password(
 
 
 class FakeRedis:
-    """Records XADDs sent through pipelines; reports a chosen server version."""
+    """Records the commands sent on its one connection; reports a chosen server version."""
 
     def __init__(self, version: str) -> None:
         self.version = version
-        self.commands: list[tuple[Any, ...]] = []
+        self.calls: list[tuple[Any, ...]] = []
+        self.connection_pool = self
 
     def info(self, section: str) -> dict[str, str]:
         return {"redis_version": self.version}
 
-    def pipeline(self, transaction: bool = False) -> Any:
-        fake = self
+    def get_connection(self) -> Any:
+        return self
 
-        class Pipe:
-            def execute_command(self, *args: Any) -> None:
-                fake.commands.append(args)
+    def release(self, connection: Any) -> None:
+        pass
 
-            def execute(self) -> list[Any]:
-                return []
+    def send_command(self, *args: Any) -> None:
+        self.calls.append(args)
 
-        return Pipe()
+    def read_response(self) -> int:
+        return 2
+
+    def disconnect(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
 
 
 @pytest.mark.parametrize(
-    ("version", "idmp"), [("8.6.0", True), ("9.0.1-rc1", True), ("8.4.2", False), ("7.0.15", False)]
+    ("version", "idmp"),
+    [("8.6.0", 1), ("9.0.1-rc1", 1), ("8.4.2", 0), ("7.0.15", 0)],
 )
-def test_idmp_is_used_from_redis_8_6_for_events_with_ids(version: str, idmp: bool) -> None:
+def test_idmp_is_asked_for_from_redis_8_6_with_the_stream_and_id_digest(
+    version: str, idmp: int
+) -> None:
     fake = FakeRedis(version)
     sink = RedisStreamsSink(options("redis://h", maxlen=10), client=fake)
     no_id = Event("a", None, "message", "no id", "7", 0.0)
     sink.write([ev("a", 7, "seven"), no_id])
-    first, second = fake.commands
-    if idmp:
-        assert first[:5] == ("XADD", "sse:a", "IDMP", "a", first[4])
-        assert first[4].startswith("7\n")
-    else:
-        assert "IDMP" not in first
-    assert "IDMP" not in second
-    assert first[-9:-8] == ("*",) and first[-8:] == (
-        "id",
-        "7",
-        "data",
-        "seven",
-        "stream",
-        "a",
-        "tok",
-        "",
-    )
-    assert first[-12:-9] == ("MAXLEN", "~", 10)
+    ((command, _sha, nkeys, key, maxlen, flag, fields, rows),) = fake.calls
+    assert command == "EVALSHA"
+    assert (nkeys, key, maxlen, flag) == (1, "sse:a", 10, idmp)
+    assert json.loads(fields) == ["id", "data", "stream", "tok"]
+    first, second = json.loads(rows)
+    assert first[0] == "a" and first[1].startswith("7\n") and first[2:] == ["7", "seven", "a", ""]
+    assert second[:2] == ["", ""]  # no id: never idempotent
