@@ -86,7 +86,7 @@ def main() -> None:
     rows = []
     with RedisServer() as server:
         idle = steady_cpu(server, args.seconds)
-        rows.append(("idle redis-server", "-", f"{idle:.2f}", "-"))
+        rows.append(("idle redis-server", f"{idle:.2f}", "-", "-"))
         for instances in (1, 3):
             used = run(server, instances, streams, args.seconds)
             upkeep = max(0.0, used - idle)
