@@ -26,7 +26,6 @@ from streamvisor.cluster.settings import (
     read_cluster,
     read_redis_sink,
     read_redis_url,
-    same_redis,
 )
 from streamvisor.config_schema import (
     INVALID,
@@ -585,43 +584,15 @@ class _Builder:
         node: Node | None,
         checkpoint: CheckpointConfig | Invalid | None,
     ) -> ClusterConfig | Invalid | None:
-        c = self.c
-        cluster = read_cluster(c, node) if node is not None else None
-        redis_store = checkpoint if isinstance(checkpoint, CheckpointConfig) else None
-        if redis_store is not None and redis_store.store != "redis":
-            redis_store = None
-        if redis_store is not None and redis_store.redis is None and cluster is None:
-            assert checkpoint_node is not None
-            c.error(
-                checkpoint_node.line,
-                checkpoint_node.path,
-                "the redis store needs a Redis URL: add 'redis: redis://HOST:PORT'",
-            )
-            return INVALID
-        if (
-            isinstance(cluster, ClusterConfig)
-            and redis_store is not None
-            and redis_store.redis is not None
-            and not same_redis(redis_store.redis, cluster.redis)
-        ):
-            assert checkpoint_node is not None
-            where = checkpoint_node.value["redis"]
-            c.error(
-                where.line,
-                where.path,
-                "in cluster mode the checkpoint store must be the cluster's Redis "
-                "(the fencing tokens live there); leave it out",
-            )
-            return INVALID
-        if isinstance(cluster, ClusterConfig) and checkpoint is not INVALID and redis_store is None:
-            assert node is not None
-            c.error(
-                node.key_line,
-                node.path,
-                "cluster mode needs a shared checkpoint: add 'checkpoint: {store: redis}'",
-            )
-            return INVALID
-        return cluster
+        store = checkpoint if isinstance(checkpoint, CheckpointConfig) else None
+        return read_cluster(
+            self.c,
+            node,
+            checkpoint_node,
+            store=None if store is None else store.store,
+            store_redis=None if store is None else store.redis,
+            checkpoint_ok=checkpoint is not INVALID,
+        )
 
     def _admin(self, node: Node | None) -> AdminConfig | Invalid | None:
         if node is None or node.value is None:

@@ -33,16 +33,7 @@ from streamvisor.cluster.checkpoint_store import parse_grant
 from streamvisor.cluster.fence import StreamRunner
 from streamvisor.cluster.holdings import Holdings
 from streamvisor.cluster.lease import LeaseTiming
-from streamvisor.cluster.scripts import (
-    ACQUIRE,
-    RELEASE,
-    RENEW,
-    SURVEY,
-    Arg,
-    Keys,
-    Script,
-    ScriptRunner,
-)
+from streamvisor.cluster.scripts import ACQUIRE, RELEASE, RENEW, SURVEY, Call, Keys, ScriptRunner
 from streamvisor.errors import StreamvisorError
 
 __all__ = ["Coordinator"]
@@ -244,7 +235,7 @@ class Coordinator:
             batch, candidates = candidates[: want - won], candidates[want - won :]
             if not batch:
                 return
-            calls: list[tuple[Script, Sequence[str], Sequence[Arg]]] = []
+            calls: list[Call] = []
             for stream in batch:
                 keys = [self._keys.lease(stream), self._keys.fence(stream), self._keys.ckpt(stream)]
                 if stream in self._windows:

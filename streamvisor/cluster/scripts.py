@@ -26,13 +26,15 @@ from typing import Any
 
 __all__ = [
     "ACQUIRE",
+    "ALL",
     "RELEASE",
     "RENEW",
     "SAVE",
-    "SINK_WRITE",
     "SURVEY",
-    "XADD_BATCH",
+    "Arg",
+    "Call",
     "Keys",
+    "Script",
     "ScriptRunner",
 ]
 
@@ -49,6 +51,10 @@ class Script:
     @property
     def sha(self) -> str:
         return hashlib.sha1(self.text.encode()).hexdigest()
+
+
+Call = tuple[Script, Sequence[str], Sequence[Arg]]
+"""One script call: the script, its keys, its arguments."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,94 +188,8 @@ return fenced
 """,
 )
 
-SINK_WRITE = Script(
-    "sink_write",
-    # KEYS: per part (a run of one SSE stream's events): fence, window, target stream, ckpt
-    # ARGV: window_size, maxlen (0: none), member, fields (JSON list of names),
-    #       parts (JSON list of [token, checkpoint 1|0, at, last or false, events]), where
-    #       events is a list of [dedup member or '', values...]
-    # -> per part: status (1, or -1 when fenced), added, duplicates
-    # Everything travels as one JSON argument and one call serves many streams: redis-py
-    # packs each argument in Python and each call has a fixed cost, so this is what makes
-    # 50k+ events/s possible (bench/redis_sink.py).
-    """
-local fields = cjson.decode(ARGV[4])
-local parts = cjson.decode(ARGV[5])
-local nf = #fields
-local entry = {}
-for j = 1, nf do entry[2 * j - 1] = fields[j] end
-local out = {}
-for p, part in ipairs(parts) do
-  local k = 4 * (p - 1)
-  local token = tostring(part[1])
-  if redis.call('GET', KEYS[k + 1]) ~= token then
-    out[#out + 1] = -1; out[#out + 1] = 0; out[#out + 1] = 0
-  else
-    local window = KEYS[k + 2]
-    local top = redis.call('ZRANGE', window, -1, -1, 'WITHSCORES')
-    local seq = 0
-    if top[2] then seq = tonumber(top[2]) end
-    local added, dups = 0, 0
-    for _, e in ipairs(part[5]) do
-      local member = e[1]
-      if member ~= '' and redis.call('ZSCORE', window, member) then
-        dups = dups + 1
-      else
-        for j = 1, nf do entry[2 * j] = e[j + 1] end
-        if ARGV[2] == '0' then
-          redis.call('XADD', KEYS[k + 3], '*', unpack(entry))
-        else
-          redis.call('XADD', KEYS[k + 3], 'MAXLEN', '~', ARGV[2], '*', unpack(entry))
-        end
-        if member ~= '' then
-          seq = seq + 1
-          redis.call('ZADD', window, seq, member)
-        end
-        added = added + 1
-      end
-    end
-    redis.call('ZREMRANGEBYRANK', window, 0, -(tonumber(ARGV[1]) + 1))
-    if part[2] == 1 then
-      if part[4] then redis.call('HSET', KEYS[k + 4], 'last', part[4]) end
-      redis.call('HSET', KEYS[k + 4], 'at', part[3], 'token', token, 'owner', ARGV[3],
-                 'window', '1')
-    end
-    out[#out + 1] = 1; out[#out + 1] = added; out[#out + 1] = dups
-  end
-end
-return out
-""",
-)
-
-XADD_BATCH = Script(
-    "xadd_batch",
-    # KEYS: target stream   ARGV: maxlen (0: none), idmp (1|0), fields (JSON list of names),
-    #       events (JSON list of [producer or '', idempotent id or '', values...])  -> added
-    # The unfenced batch of a redis_streams sink outside cluster mode: one call per chunk.
-    """
-local fields = cjson.decode(ARGV[3])
-local events = cjson.decode(ARGV[4])
-local nf = #fields
-local trim = {}
-if ARGV[1] ~= '0' then trim = {'MAXLEN', '~', ARGV[1]} end
-local entry = {}
-for j = 1, nf do entry[2 * j - 1] = fields[j] end
-for _, e in ipairs(events) do
-  for j = 1, nf do entry[2 * j] = e[j + 2] end
-  local args = {KEYS[1]}
-  if ARGV[2] == '1' and e[2] ~= '' then
-    args[#args + 1] = 'IDMP'; args[#args + 1] = e[1]; args[#args + 1] = e[2]
-  end
-  for _, t in ipairs(trim) do args[#args + 1] = t end
-  args[#args + 1] = '*'
-  for _, v in ipairs(entry) do args[#args + 1] = v end
-  redis.call('XADD', unpack(args))
-end
-return #events
-""",
-)
-
-ALL = (RENEW, SURVEY, ACQUIRE, RELEASE, SAVE, SINK_WRITE, XADD_BATCH)
+ALL = (RENEW, SURVEY, ACQUIRE, RELEASE, SAVE)
+"""The lease and checkpoint scripts (the sink's are in ``sink_scripts``)."""
 
 
 class ScriptRunner:
@@ -282,9 +202,9 @@ class ScriptRunner:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    def load(self) -> None:
-        """``SCRIPT LOAD`` every script (after connecting, and after ``NOSCRIPT``)."""
-        for script in ALL:
+    def load(self, scripts: Iterable[Script] = ALL) -> None:
+        """``SCRIPT LOAD`` scripts (at start; a script Redis lacks later is loaded on use)."""
+        for script in scripts:
             self.client.script_load(script.text)
 
     def call(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
@@ -298,10 +218,10 @@ class ScriptRunner:
         try:
             return self.client.evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:
-            self.load()
+            self.load([script])
             return self.client.evalsha(script.sha, len(keys), *keys, *args)
 
-    def call_many(self, calls: Sequence[tuple[Script, Sequence[str], Sequence[Arg]]]) -> list[Any]:
+    def call_many(self, calls: Sequence[Call]) -> list[Any]:
         """Run several scripts in one pipelined round trip (not a transaction).
 
         Returns:
@@ -311,20 +231,10 @@ class ScriptRunner:
         Raises:
             redis.ConnectionError, redis.TimeoutError: the round trip itself failed.
         """
-        from redis.exceptions import NoScriptError
 
-        results = self._pipeline(calls)
-        missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
-        if missing:
-            self.load()
-            again = self._pipeline([calls[i] for i in missing])
-            for i, result in zip(missing, again, strict=True):
-                results[i] = result
-        return results
+        return self._reload_missing(list(calls), self._pipeline(calls))
 
-    def call_streamed(
-        self, calls: Iterable[tuple[Script, Sequence[str], Sequence[Arg]]]
-    ) -> list[Any]:
+    def call_streamed(self, calls: Iterable[Call]) -> list[Any]:
         """Like ``call_many``, but each call is sent as soon as ``calls`` yields it, so Redis
         runs one call while the caller builds the next; the replies are read at the end.
 
@@ -332,11 +242,11 @@ class ScriptRunner:
             redis.ConnectionError, redis.TimeoutError: the connection failed (the
             connection is dropped; some calls may have run).
         """
-        from redis.exceptions import NoScriptError, ResponseError
+        from redis.exceptions import ResponseError
 
         pool = self.client.connection_pool
         conn = pool.get_connection()
-        sent: list[tuple[Script, Sequence[str], Sequence[Arg]]] = []
+        sent: list[Call] = []
         results: list[Any] = []
         try:
             for script, keys, args in calls:
@@ -352,15 +262,21 @@ class ScriptRunner:
             raise
         finally:
             pool.release(conn)
+        return self._reload_missing(sent, results)
+
+    def _reload_missing(self, calls: Sequence[Call], results: list[Any]) -> list[Any]:
+        """Load the scripts a NOSCRIPT reply named and run those calls again."""
+        from redis.exceptions import NoScriptError
+
         missing = [i for i, result in enumerate(results) if isinstance(result, NoScriptError)]
         if missing:
-            self.load()
-            again = self._pipeline([sent[i] for i in missing])
+            self.load({calls[i][0] for i in missing})
+            again = self._pipeline([calls[i] for i in missing])
             for i, result in zip(missing, again, strict=True):
                 results[i] = result
         return results
 
-    def _pipeline(self, calls: Sequence[tuple[Script, Sequence[str], Sequence[Arg]]]) -> list[Any]:
+    def _pipeline(self, calls: Sequence[Call]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
         for script, keys, args in calls:
             pipe.evalsha(script.sha, len(keys), *keys, *args)

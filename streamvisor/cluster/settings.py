@@ -169,8 +169,60 @@ _CLUSTER_FIELDS: dict[str, Field] = {
 }
 
 
-def read_cluster(c: Checker, node: Node) -> ClusterConfig | Invalid | None:
-    """The ``cluster:`` section (None when absent or null)."""
+def read_cluster(
+    c: Checker,
+    node: Node | None,
+    checkpoint_node: Node | None,
+    *,
+    store: str | None,
+    store_redis: str | None,
+    checkpoint_ok: bool,
+) -> ClusterConfig | Invalid | None:
+    """The ``cluster:`` section (None when absent), checked against the checkpoint section:
+    cluster mode needs the Redis store on the cluster's Redis (the fencing tokens live there),
+    and a Redis store outside cluster mode needs its own URL.
+
+    Args:
+        c: the checker.
+        node: the ``cluster`` node, or None.
+        checkpoint_node: the ``checkpoint`` node, or None.
+        store: ``checkpoint.store`` ("sqlite" or "redis"), None without a valid section.
+        store_redis: ``checkpoint.redis``.
+        checkpoint_ok: False when the checkpoint section had errors (no follow-on errors).
+    """
+    cluster = _cluster(c, node) if node is not None else None
+    if store == "redis" and store_redis is None and cluster is None:
+        assert checkpoint_node is not None
+        c.error(
+            checkpoint_node.line,
+            checkpoint_node.path,
+            "the redis store needs a Redis URL: add 'redis: redis://HOST:PORT'",
+        )
+        return INVALID
+    if not isinstance(cluster, ClusterConfig):
+        return cluster
+    assert node is not None
+    if store == "redis" and store_redis is not None and not same_redis(store_redis, cluster.redis):
+        assert checkpoint_node is not None
+        where = checkpoint_node.value["redis"]
+        c.error(
+            where.line,
+            where.path,
+            "in cluster mode the checkpoint store must be the cluster's Redis "
+            "(the fencing tokens live there); leave it out",
+        )
+        return INVALID
+    if store != "redis" and checkpoint_ok:
+        c.error(
+            node.key_line,
+            node.path,
+            "cluster mode needs a shared checkpoint: add 'checkpoint: {store: redis}'",
+        )
+        return INVALID
+    return cluster
+
+
+def _cluster(c: Checker, node: Node) -> ClusterConfig | Invalid | None:
     if node.value is None:
         return None
     entries = c.mapping(node, CLUSTER_KEYS)

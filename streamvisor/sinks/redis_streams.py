@@ -29,8 +29,9 @@ from typing import Any
 
 from streamvisor.cluster.balance import instance_name
 from streamvisor.cluster.fence import Fence
-from streamvisor.cluster.scripts import SINK_WRITE, XADD_BATCH, Arg, Keys, Script, ScriptRunner
+from streamvisor.cluster.scripts import Arg, Call, Keys, ScriptRunner
 from streamvisor.cluster.settings import RedisStreamsOptions
+from streamvisor.cluster.sink_scripts import SINK_WRITE, XADD_BATCH
 from streamvisor.dedup import digest
 from streamvisor.redact import redact_url
 from streamvisor.sinks.base import SinkError
@@ -153,7 +154,7 @@ class RedisStreamsSink:
 
     def _fenced_calls(
         self, events: Sequence[Event], fence: Fence, owners: list[list[str]]
-    ) -> Iterator[tuple[Script, Sequence[str], Sequence[Arg]]]:
+    ) -> Iterator[Call]:
         """``SINK_WRITE`` calls of about CHUNK events each, built one at a time (each is
         sent before the next is built). A part is a run of one SSE stream's events for one
         target key: [token, checkpoint flag, at, last id or false, rows]. ``owners`` gets
@@ -229,9 +230,7 @@ class RedisStreamsSink:
                 raise result
             self.written += int(result)
 
-    def _plain_calls(
-        self, events: Sequence[Event], idmp: bool
-    ) -> Iterator[tuple[Script, Sequence[str], Sequence[Arg]]]:
+    def _plain_calls(self, events: Sequence[Event], idmp: bool) -> Iterator[Call]:
         head: list[Arg] = [self.options.maxlen, int(idmp), self._fields_json]
         for (stream, target), group in _group(events, self._target).items():
             for start in range(0, len(group), CHUNK):

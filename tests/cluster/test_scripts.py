@@ -15,12 +15,11 @@ from streamvisor.cluster.scripts import (
     RELEASE,
     RENEW,
     SAVE,
-    SINK_WRITE,
     SURVEY,
-    XADD_BATCH,
     Keys,
     ScriptRunner,
 )
+from streamvisor.cluster.sink_scripts import SINK_WRITE, XADD_BATCH
 from tests.conftest import wait_until
 
 K = Keys("t:")
