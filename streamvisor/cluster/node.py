@@ -22,7 +22,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from streamvisor.checkpoint import Checkpoint
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from streamvisor.api import Streamvisor
     from streamvisor.config import Config
     from streamvisor.spec import StreamSpec
-    from streamvisor.states import StreamState
 
 __all__ = ["ClusterError", "ClusterNode", "default_instance", "sink_checkpoints"]
 
@@ -221,21 +220,21 @@ class ClusterNode:
         self.sinks.append(gated)
         return gated
 
-    def build(
-        self,
-        config: Config,
-        *,
-        stop_event: threading.Event,
-        on_state: Callable[[str, StreamState], None] | None = None,
-    ) -> Streamvisor:
-        """A ``Streamvisor`` with the config's sinks (fenced or gated) and no streams."""
+    def build(self, config: Config, *, stop_event: threading.Event, **kwargs: Any) -> Streamvisor:
+        """A ``Streamvisor`` with the config's sinks (fenced or gated) and no streams.
+
+        Args:
+            config: the daemon's config.
+            stop_event: set at shutdown.
+            **kwargs: passed to ``Streamvisor.from_loaded`` (``on_state``, ``observer``).
+        """
         from streamvisor.api import Streamvisor
 
         return Streamvisor.from_loaded(
             dataclasses.replace(config, streams=()),
             stop_event=stop_event,
             wrap_sink=self.wrap_sink,
-            on_state=on_state,
+            **kwargs,
         )
 
     def start(self, sv: Streamvisor) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "read_cluster",
     "read_redis_sink",
     "read_redis_url",
+    "reject_disk_buffers",
     "same_redis",
 ]
 
@@ -256,6 +257,24 @@ def _cluster(c: Checker, node: Node) -> ClusterConfig | Invalid | None:
         )
         return INVALID
     return config
+
+
+def reject_disk_buffers(c: Checker, sinks: Node | None) -> None:
+    """Report every ``buffer: {type: disk}`` of a sink: in cluster mode the checkpoint may
+    pass events a disk buffer holds, and when their stream moves to another instance they
+    would be stranded on this machine's disk."""
+    if sinks is None or not sinks.is_list:
+        return
+    for item in sinks.value:
+        buffer = item.value.get("buffer") if item.is_mapping else None
+        kind = buffer.value.get("type") if buffer is not None and buffer.is_mapping else None
+        if kind is not None and kind.value == "disk":
+            c.error(
+                kind.line,
+                kind.path,
+                "disk buffers are not supported in cluster mode (buffered events would be "
+                "stranded here when their stream moves); use a memory buffer",
+            )
 
 
 _BATCH: dict[str, Field] = {

@@ -209,6 +209,14 @@ def test_the_redis_store_works_without_cluster_mode_given_a_url() -> None:
             id="sink-webhook-batch-keys",
         ),
         pytest.param(
+            STREAM + CLUSTER + "sinks:\n  - {name: f, type: file, path: x, "
+            "buffer: {type: disk, path: b.db}}\n",
+            "c.yaml:9: sinks[0].buffer.type: disk buffers are not supported in cluster mode "
+            "(buffered events would be stranded here when their stream moves); use a memory "
+            "buffer",
+            id="disk-buffer-in-cluster-mode",
+        ),
+        pytest.param(
             STREAM + "sinks:\n  - {name: r, type: file, path: x, maxlen: 5}\n",
             "c.yaml:5: sinks[0].maxlen: 'maxlen' does not apply to a file sink",
             id="redis-key-on-a-file-sink",
