@@ -86,6 +86,8 @@ class StreamvisorRunner:
         self._stale: dict[str, str | None] = {}
 
     def start(self, stream: str, checkpoint: Checkpoint | None) -> None:
+        """Add ``stream`` to streamvisor, resuming after the checkpoint's id with its dedup
+        ids seeded (the hub keeps the position of an earlier stint: remembered as stale)."""
         assert self.sv is not None
         before = self.sv.positions().get(stream)
         with self._lock:
@@ -100,6 +102,7 @@ class StreamvisorRunner:
         )
 
     def stop(self, stream: str) -> Checkpoint | None:
+        """Remove ``stream``; return its position (what every sink wrote), unless stale."""
         assert self.sv is not None
         self.sv.remove_stream(stream)
         position = self.sv.positions().get(stream)
@@ -129,14 +132,17 @@ class _FreshStore:
         self._runner = runner
 
     def load(self) -> dict[str, Checkpoint]:
+        """Every stored checkpoint."""
         return self.inner.load()
 
     def save(self, checkpoints: Mapping[str, Checkpoint]) -> None:
+        """Save the fresh ones (fenced)."""
         fresh = self._runner.fresh(checkpoints)
         if fresh:
             self.inner.save(fresh)
 
     def close(self) -> None:
+        """Close the store."""
         self.inner.close()
 
 

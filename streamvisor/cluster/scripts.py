@@ -50,6 +50,7 @@ class Script:
 
     @property
     def sha(self) -> str:
+        """SHA-1 of the text, hex."""
         return hashlib.sha1(self.text.encode()).hexdigest()
 
 
@@ -65,21 +66,26 @@ class Keys:
 
     @property
     def members(self) -> str:
+        """ZSET: member id -> heartbeat expiry (server ms)."""
         return f"{self.prefix}members"
 
     def _stream(self, stream: str, what: str) -> str:
         return f"{self.prefix}{{{stream}}}:{what}"
 
     def lease(self, stream: str) -> str:
+        """String: the holder's member id, with the lease TTL."""
         return self._stream(stream, "lease")
 
     def fence(self, stream: str) -> str:
+        """Counter: the newest fencing token."""
         return self._stream(stream, "fence")
 
     def ckpt(self, stream: str) -> str:
+        """HASH: the checkpoint and who holds or held the stream."""
         return self._stream(stream, "ckpt")
 
     def sink_window(self, stream: str, sink: str) -> str:
+        """ZSET: the ids ``sink`` wrote for ``stream`` (dedup window)."""
         return self._stream(stream, f"sink:{sink}")
 
 
