@@ -40,8 +40,8 @@ FILE_STREAMS = STREAMS[:4]  # these also go to a file sink; the rest only to Red
 RATE = 25.0
 K = Keys("chaos:")
 CRASHES = 2  # kill -9 and SIGSTOP
-SETTLE = 8.0
-STARTUP = 20.0  # three interpreters starting at once on a busy 2-core machine  # seconds a membership change may take to rebalance (bounded, not slept)
+SETTLE = 8.0  # seconds a membership change may take to rebalance (bounded, not slept)
+STARTUP = 20.0  # three interpreters starting at once on a busy 2-core machine
 
 
 @pytest.fixture
