@@ -35,6 +35,7 @@ from streamvisor.actors.scheduler import Scheduler
 from streamvisor.actors.sink import SinkActor
 from streamvisor.actors.stream import ConnectionFactory, ConnectionLike
 from streamvisor.actors.supervisor import SupervisorActor
+from streamvisor.redact import redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.states import StreamState
 
@@ -349,7 +350,10 @@ class Streamvisor:
                 info.setdefault("subscribers", {})
         else:
             for name, spec in self._specs.items():
-                streams[name] = {"state": StreamState.DISCONNECTED.value, "url": spec.url}
+                streams[name] = {
+                    "state": StreamState.DISCONNECTED.value,
+                    "url": redact_url(spec.url),
+                }
         return {"streams": streams, "subscribers": subscribers}
 
     def positions(self) -> Positions:

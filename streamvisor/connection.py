@@ -15,7 +15,6 @@ import http.client
 import http.cookiejar
 import socket
 import threading
-import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +32,7 @@ from streamvisor.errors import (
     StreamProtocolError,
     parse_retry_after,
 )
+from streamvisor.redact import redact_url
 from streamvisor.spec import StreamSpec
 
 CHUNK_SIZE = 65536
@@ -110,7 +110,7 @@ class Connection:
         self._last_event_id = last_event_id
         self._session = session
         self._own_session = session is None
-        self._url = _redact_url(spec.url)
+        self._url = redact_url(spec.url)
         self._lock = threading.Lock()
         self._response: requests.Response | None = None
         self._opened = False
@@ -330,16 +330,3 @@ def _describe(exc: BaseException) -> str:
     if any(isinstance(e, TimeoutError | urllib3.exceptions.TimeoutError) for e in seen):
         return "timed out"
     return type(exc).__name__
-
-
-def _redact_url(url: str) -> str:
-    """``url`` with any userinfo password replaced by ``***``."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))

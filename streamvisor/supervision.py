@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from streamvisor.backoff import BackoffPolicy, RestartLimit, RestartWindow, next_delay
 from streamvisor.errors import Action, EndOfStreamError, HTTPStatusError, classify
+from streamvisor.redact import redact_text
 from streamvisor.spec import BreakerPolicy
 from streamvisor.states import BreakerState
 
@@ -121,7 +122,9 @@ class RestartPolicy:
         if action is Action.DONE:
             return Decision(Kind.DONE, 0.0, "server ended the stream (HTTP 204)")
         if action is Action.PERMANENT:
-            return Decision(Kind.FAIL, 0.0, f"permanent error: {error}", "permanent")
+            return Decision(
+                Kind.FAIL, 0.0, f"permanent error: {_describe(error, False)}", "permanent"
+            )
 
         healthy = outcome.connected and (
             outcome.events > 0 or outcome.uptime >= self._backoff.reset_after
@@ -182,8 +185,9 @@ class RestartPolicy:
 
 
 def _describe(error: BaseException | None, crashed: bool) -> str:
+    """The reason shown in logs and status: always through the one redactor."""
     if error is None:
         return "server closed the stream before sending an event"
     if crashed:
-        return f"crash: {type(error).__name__}: {error}"
-    return str(error) or type(error).__name__
+        return f"crash: {type(error).__name__}: {redact_text(str(error))}"
+    return redact_text(str(error)) or type(error).__name__

@@ -34,7 +34,7 @@ from streamvisor.actors.messages import (
 from streamvisor.actors.scheduler import Schedule, tell_later
 from streamvisor.actors.stream import ConnectionFactory, StreamActor, StreamControl
 from streamvisor.errors import ConnectError
-from streamvisor.redact import redact_url
+from streamvisor.redact import redact_text, redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.states import BreakerState, StreamState
 from streamvisor.supervision import Decision, Kind, Outcome, RestartPolicy
@@ -209,7 +209,8 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             except Exception:
                 log.exception("should_retry hook of stream %s failed", entry.spec.name)
         if override is False:
-            return Decision(Kind.FAIL, 0.0, f"should_retry refused: {outcome.error}", "permanent")
+            reason = redact_text(f"should_retry refused: {outcome.error}")
+            return Decision(Kind.FAIL, 0.0, reason, "permanent")
         decision = entry.policy.decide(outcome, self._clock(), hint)
         if override is True and decision.kind is not Kind.RESTART:
             retryable = ConnectError(f"{outcome.error} (retried by the should_retry hook)")
