@@ -34,6 +34,7 @@ from streamvisor.errors import (
 )
 from streamvisor.redact import redact_url
 from streamvisor.spec import StreamSpec
+from streamvisor.upstream.mime import extract_mime_essence
 
 CHUNK_SIZE = 65536
 """Largest chunk ``read()`` returns."""
@@ -131,7 +132,8 @@ class Connection:
 
         Raises:
             HTTPStatusError: the final status was not 200 (204 means "stop for good").
-            ContentTypeError: the content type was not ``text/event-stream``.
+            ContentTypeError: the content type was not ``text/event-stream`` (read as the
+                Fetch standard's "extract a MIME type": the last valid value of a list).
             ConnectError: the connection failed (refused, DNS, TLS, reset, invalid URL,
                 too many redirects).
             ReadTimeoutError: the response headers did not come within the read timeout.
@@ -156,8 +158,7 @@ class Connection:
             if self.status != 200:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 raise HTTPStatusError(self.status, retry_after, response.reason or "")
-            essence = (self.content_type or "").split(";", 1)[0].strip().lower()
-            if essence != "text/event-stream":
+            if extract_mime_essence(self.content_type) != "text/event-stream":
                 raise ContentTypeError(self.content_type)
             # An open stream may live for days: drop what is no longer needed (the
             # session already took the cookies, redirects are done). ~2.5 KiB a stream.

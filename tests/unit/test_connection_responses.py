@@ -108,6 +108,13 @@ def test_a_status_other_than_200_maps_to_http_status_error(fake, status, headers
         ("text/event-stream", True),
         ("TEXT/EVENT-STREAM;charset=UTF-8", True),
         ("text/event-stream ; foo=bar", True),
+        # Fetch "extract a MIME type": a list keeps the last valid value (issue 10)
+        ("application/json, text/event-stream; charset=utf-8", True),
+        ("text/event-stream, */*", True),
+        ('text/plain;x="a,b", text/event-stream', True),
+        ("text/event-stream, application/json", False),
+        ("text/event-stream, text/html", False),
+        ("text /event-stream", False),
         ("text/plain", False),
         ("application/json", False),
         ("", False),
