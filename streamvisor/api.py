@@ -33,7 +33,7 @@ from streamvisor.actors.messages import (
 )
 from streamvisor.actors.scheduler import Scheduler
 from streamvisor.actors.sink import SinkActor
-from streamvisor.actors.stream import ConnectionFactory, ConnectionLike
+from streamvisor.actors.stream import ConnectionFactory
 from streamvisor.actors.supervisor import SupervisorActor
 from streamvisor.redact import redact_url
 from streamvisor.spec import StreamSpec
@@ -50,10 +50,11 @@ _ASK_TIMEOUT = 5.0
 Positions = dict[str, tuple[str | None, tuple[tuple[str, str], ...]]]
 
 
-def _default_connect(spec: StreamSpec, last_event_id: str | None) -> ConnectionLike:
-    from streamvisor.connection import Connection, shared_session
+def _default_connector() -> ConnectionFactory:
+    # One per Streamvisor: each stream's cookie jar lives here (made at its first cookie).
+    from streamvisor.upstream.connector import HTTPConnector
 
-    return Connection(spec, last_event_id, session=shared_session())
+    return HTTPConnector()
 
 
 class Streamvisor:
@@ -63,7 +64,8 @@ class Streamvisor:
         streams: the streams to run.
         dedup_window: default dedup window size (each stream's ``dedup_window`` wins).
         checkpoints: per stream, where to resume (Last-Event-ID and dedup seed).
-        connect: connection factory (tests inject scripted connections).
+        connect: connection factory (tests inject scripted connections); by default an
+            ``HTTPConnector``: one shared connection pool, one cookie jar per stream.
         rng: random source for backoff jitter.
         on_state: called (in the supervisor's thread) on every stream state change.
     """
@@ -85,7 +87,7 @@ class Streamvisor:
             self._specs[spec.name] = spec
         self._dedup_window = dedup_window
         self._checkpoints = dict(checkpoints or {})
-        self._connect = connect or _default_connect
+        self._connect = connect if connect is not None else _default_connector()
         self._rng = rng
         self._on_state = on_state
         self._scheduler = Scheduler()

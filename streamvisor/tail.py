@@ -19,12 +19,12 @@ from typing import TextIO
 
 from streamvisor.api import Streamvisor
 from streamvisor.backoff import BackoffPolicy, RestartLimit
-from streamvisor.connection import Connection, cookie_session
 from streamvisor.logsetup import configure_logging
 from streamvisor.redact import Redactor, is_secret_header
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
 from streamvisor.states import StreamState
+from streamvisor.upstream.connector import HTTPConnector
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -153,15 +153,10 @@ def run_tail(args: argparse.Namespace) -> int:
             ended.append(state)
             done.set()
 
-    # One stream, one cookie jar: cookies set by the server come back on every reconnect,
-    # as with a browser's EventSource (the daemon's shared session keeps none).
-    session = cookie_session()
-
-    def connect(spec: StreamSpec, last_event_id: str | None) -> Connection:
-        return Connection(spec, last_event_id, session=session)
-
+    # As in the daemon and the API: cookies set by the server come back on every
+    # reconnect, as with a browser's EventSource (one jar per stream).
     sink = TailSink(sys.stdout, args.format, args.max_events, done)
-    sv = Streamvisor([spec], on_state=on_state, connect=connect)
+    sv = Streamvisor([spec], on_state=on_state, connect=HTTPConnector())
     sv.add_sink(sink, overflow="drop_newest", buffer=1_000_000)
     try:
         sv.start()
@@ -174,8 +169,6 @@ def run_tail(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         sv.stop(timeout=2.0)
         return EXIT_INTERRUPTED
-    finally:
-        session.close()
     if sink.broken:
         _silence_stdout()
         return EXIT_OK

@@ -21,6 +21,7 @@ from streamvisor.errors import (
     ContentTypeError,
     HTTPStatusError,
     ReadTimeoutError,
+    RequestBuildError,
 )
 from streamvisor.spec import StreamSpec
 
@@ -147,8 +148,8 @@ def test_transport_exceptions_map_to_stream_errors_with_their_cause(fake, failur
     assert info.value.__cause__ is failure
 
 
-def test_an_invalid_url_is_a_connect_error():
-    with pytest.raises(ConnectError):
+def test_an_invalid_url_is_a_local_error_not_a_network_one():
+    with pytest.raises(RequestBuildError, match="cannot build the request: an invalid URL"):
         open_connection(spec(url="http://exa mple.com/"))
 
 

@@ -1,0 +1,96 @@
+"""Which request header values can be sent, and in what form. Pure: no I/O.
+
+HTTP field values are visible ASCII, spaces, tabs and obs-text (RFC 9110 section 5.5);
+surrounding spaces and tabs are not part of the value, so a server never reads them
+(section 5.5: "a field value does not include leading or trailing whitespace").
+``requests`` refuses values with leading whitespace and ``http.client`` encodes ``str``
+values as Latin-1, so a value that breaks these rules would fail inside the request,
+before anything is sent, on every reconnect. This module finds such values first: the
+``Last-Event-ID`` is trimmed, or left out when it still cannot be sent; any other header
+is a local problem to report, never retried.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+__all__ = ["header_problem", "last_event_id_header", "location_problem"]
+
+_OWS = " \t"
+# C0 controls except HTAB, and DEL (RFC 9110 section 5.5: not field-vchar, SP or HTAB).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def last_event_id_header(last_event_id: str | None) -> tuple[str | bytes | None, str | None]:
+    """The ``Last-Event-ID`` value to send, and why it is not sent when it is not.
+
+    Leading and trailing spaces and tabs are removed (``id:  7`` leaves the id ``" 7"``;
+    the server would read ``7``). Non-ASCII ids are sent as UTF-8 bytes (what a browser
+    sends; ``http.client`` would otherwise encode Latin-1).
+
+    Args:
+        last_event_id: the stream's Last-Event-ID, or None.
+
+    Returns:
+        ``(value, None)`` to send ``value``; ``(None, None)`` when there is nothing to send;
+        ``(None, problem)`` when the id holds control characters and cannot be sent.
+    """
+    if not last_event_id:
+        return None, None
+    value = last_event_id.strip(_OWS)
+    if not value:
+        return None, None
+    if _CONTROL.search(value):
+        return None, "it holds control characters, which cannot be sent in an HTTP header"
+    return (value if value.isascii() else value.encode("utf-8")), None
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why the request header ``name: value`` cannot be sent, or None when it can.
+
+    The message names the header but never quotes its value (it may be a credential).
+
+    Args:
+        name: the header name (an RFC 9110 token).
+        value: the value as it will be sent (surrounding spaces and tabs already removed).
+    """
+    if not _TOKEN.fullmatch(name):
+        return "not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+    if _CONTROL.search(value):
+        return f"the value of header {name} holds control characters"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return f"the value of header {name} is not Latin-1 text"
+    if value[:1].isspace():
+        return f"the value of header {name} starts with whitespace"
+    return None
+
+
+def location_problem(location: str | None) -> str | None:
+    """Why a redirect's ``Location`` cannot be followed, or None when it can.
+
+    Absolute targets must be http(s) URLs with a host and a valid port (the WHATWG URL
+    parser fails on ``http://``; requests would quietly resolve it against the current URL
+    and loop). Relative targets are resolved against the current URL and always usable.
+
+    Args:
+        location: the Location header value, or None when the response had none.
+    """
+    if location is None:
+        return "no Location header"
+    text = location.strip()
+    if not text:
+        return "an empty Location"
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError on a port that is not a number in range
+    except ValueError:
+        return "an invalid URL"
+    if parts.scheme and parts.scheme.lower() not in ("http", "https"):
+        return "a URL scheme other than http or https"
+    if (parts.scheme or text.startswith("//")) and not parts.hostname:
+        return "a URL without a host"
+    return None
