@@ -265,7 +265,8 @@ class Connection:
                 f"{where}: cannot build the request: {describe_local(exc)}"
             ) from exc
         except _TRANSPORT_ERRORS as exc:
-            raise ConnectError(f"{where}: {describe_cause(exc)}") from exc
+            cause = describe_cause(exc)
+            raise ConnectError(f"{where}: {cause}", cause) from exc
         hops = 0
         while self._keep(response) and response.status_code in _REDIRECTS:
             self._remember_cookies(response)
@@ -315,7 +316,8 @@ class Connection:
                 f"{redact_url(location)!r} ({describe_local(exc)})"
             ) from exc
         except _TRANSPORT_ERRORS as exc:
-            raise ConnectError(f"{where}: after a redirect: {describe_cause(exc)}") from exc
+            cause = describe_cause(exc)
+            raise ConnectError(f"{where}: after a redirect: {cause}", cause) from exc
 
     def _remember_cookies(self, response: requests.Response) -> None:
         """Keep the response's cookies in the stream's jar (made at the first one)."""
@@ -376,7 +378,8 @@ class Connection:
         if isinstance(exc, urllib3.exceptions.DecodeError):
             return StreamProtocolError(f"{self._url}: cannot decode the response body")
         if isinstance(exc, _TRANSPORT_ERRORS):
-            return ConnectError(f"{self._url}: connection broke: {describe_cause(exc)}")
+            cause = describe_cause(exc)
+            return ConnectError(f"{self._url}: connection broke: {cause}", cause)
         return None  # not a transport failure: a bug, let it surface as is
 
     def _release(self) -> None:

@@ -45,7 +45,16 @@ class ConfigError(StreamvisorError):
 
 
 class StreamError(StreamvisorError):
-    """A failure of one upstream connection attempt."""
+    """A failure of one upstream connection attempt.
+
+    Attributes:
+        cause: the short real cause ("Connection refused"), without URL; "" when the
+            message alone says it. Failures with different causes are different kinds.
+    """
+
+    def __init__(self, message: str = "", cause: str = "") -> None:
+        self.cause = cause
+        super().__init__(message)
 
 
 class HTTPStatusError(StreamError):

@@ -68,9 +68,12 @@ _AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)([ \t]+)[A-Za-z0-9\-._~+/]+=*", re.I
 _USERINFO = re.compile(r"//([^/\s:@]*):([^/\s@]+)@")
 # ``name=value`` pairs after ``?``, ``&``, ``#``, ``;`` or a blank (query strings in text,
 # and the fallback for URLs that ``urlsplit`` rejects). Values of secret names are masked.
-_QUERY_PAIR = re.compile(r"(^|[?&#;\s])([^=&#\s;?]+)=([^&#\s;]*)")
-# A whole http(s) URL inside text.
-_URL = re.compile(r"https?://[^\s'\"<>()]+", re.IGNORECASE)
+# A value ends at a separator, or before punctuation that ends a sentence (``...=abc):``).
+_QUERY_PAIR = re.compile(
+    r"(^|[?&#;\s])([^=&#\s;?]+)=([^&#\s;()'\"<>]*?)(?=[&#\s;()'\"<>]|[:.,]+(?:\s|$)|$)"
+)
+# A whole http(s) URL inside text, without trailing sentence punctuation.
+_URL = re.compile(r"https?://[^\s'\"<>()]+?(?=[:.,;]*(?:[\s'\"<>()]|$))", re.IGNORECASE)
 # ``Name: value`` for credential headers echoed in text; a Bearer/Basic value is left to
 # ``_AUTH_SCHEME`` (which keeps the scheme visible).
 _HEADER_PAIR = re.compile(

@@ -243,21 +243,16 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         entry.restarts += 1
         if entry.policy.breaker is BreakerState.OPEN:
             log.warning(
-                "stream %s: circuit breaker open after %d failures; next attempt in %.1fs",
+                "stream %s: circuit breaker open after %d failures (last: %s); "
+                "next attempt in %.1fs",
                 name,
                 entry.policy.consecutive_failures,
+                decision.reason,
                 decision.delay,
                 extra={**extra, "delay": round(decision.delay, 3)},
             )
         else:
-            log.info(
-                "stream %s reconnecting to %s in %.3fs: %s",
-                name,
-                entry.url,
-                decision.delay,
-                decision.reason,
-                extra={**extra, "delay": round(decision.delay, 3)},
-            )
+            _log_restart(name, entry.url, decision)
         self._set_state(entry, StreamState.RECONNECTING)
         if decision.delay <= 0:
             entry.policy.probe_due()
@@ -388,6 +383,33 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             }
             for name, e in self._entries.items()
         }
+
+
+def _log_restart(name: str, url: str, decision: Decision) -> None:
+    """INFO for every restart; WARNING for the loud failures the policy picks (first of a
+    kind, attempts 1, 2, 4, 8, ...): each with stream, redacted URL, cause, attempt, delay."""
+    extra: dict[str, Any] = {"stream": name, "url": url, "reason": decision.reason}
+    extra.update(delay=round(decision.delay, 3), attempt=decision.attempt)
+    if decision.failure_class is None:
+        log.info(
+            "stream %s (%s): %s; reconnecting in %.2fs",
+            name,
+            url,
+            decision.reason,
+            decision.delay,
+            extra=extra,
+        )
+        return
+    log.log(
+        logging.WARNING if decision.loud else logging.INFO,
+        "stream %s (%s): %s; attempt %d, reconnecting in %.2fs",
+        name,
+        url,
+        decision.reason,
+        decision.attempt,
+        decision.delay,
+        extra=extra,
+    )
 
 
 def _stop_quietly(ref: pykka.ActorRef[Any]) -> None:

@@ -200,6 +200,13 @@ def test_redact_url_covers_user_tokens_sessions_and_fragments(url: str, expected
             "stream s (http://h/e): HTTP 503; attempt 2",
         ),
         ("see https://u:pw@h/x#token=t", "see https://u:***@h/x#token=***"),
+        # sentence punctuation after a URL or a value is kept
+        (
+            "stream s (http://h/x?token=abc): GET http://h/x?token=abc: Connection refused.",
+            "stream s (http://h/x?token=***): GET http://h/x?token=***: Connection refused.",
+        ),
+        ("x token=abc, y api_key=k1.", "x token=***, y api_key=***."),
+        ("a token=ab:cd.ef end", "a token=*** end"),
     ],
 )
 def test_redact_text_masks_credentials_anywhere_in_free_text(text: str, expected: str) -> None:
