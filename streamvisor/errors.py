@@ -91,7 +91,10 @@ class LineTooLongError(StreamProtocolError):
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        super().__init__(f"line or event larger than the limit of {limit} bytes")
+        super().__init__(
+            f"an event or line larger than max_event_size ({limit} bytes); raise "
+            "max_event_size (tail: --max-event-size) to accept it"
+        )
 
 
 class ReadTimeoutError(StreamError):

@@ -23,7 +23,8 @@ from streamvisor.errors import LineTooLongError
 
 __all__ = ["DEFAULT_MAX_SIZE", "Decoder", "Event", "format_timestamp"]
 
-DEFAULT_MAX_SIZE = 1 << 20
+DEFAULT_MAX_SIZE = 8 << 20
+"""Default cap on buffered input, bytes (as ``StreamSpec.max_event_size``)."""
 
 
 class Event(NamedTuple):

@@ -133,8 +133,12 @@ def run_tail(args: argparse.Namespace) -> int:
             backoff=BackoffPolicy(
                 initial=args.backoff_initial,
                 max=max(args.backoff_max, args.backoff_initial),
+                multiplier=args.backoff_multiplier,
                 jitter=args.backoff_jitter,
+                reset_after=args.backoff_reset_after,
+                max_retry_after=args.max_retry_after,
             ),
+            max_event_size=args.max_event_size,
             max_attempts=args.max_attempts,
             # tail retries for ever unless --max-attempts says otherwise, and never waits
             # longer than --backoff-max: no restart-intensity limit, no breaker cool-down.

@@ -5,6 +5,7 @@ as a header, events larger than 1 MiB, cookies."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,8 +17,18 @@ from streamvisor.connection import MAX_RESPONSE_HEADERS, Connection
 from streamvisor.errors import ConnectError
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.upstream.connector import HTTPConnector
-from tests.conftest import wait_until
-from tests.sse_server import Close, Headers, Hold, Send, SSEServer, Status, Step, redirect
+from tests.conftest import CollectorHandle, wait_until
+from tests.sse_server import (
+    Close,
+    Headers,
+    Hold,
+    Send,
+    SSEServer,
+    Status,
+    Step,
+    WaitFor,
+    redirect,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -232,3 +243,43 @@ def test_a_connector_makes_no_cookie_jar_for_a_stream_that_never_gets_a_cookie(
     finally:
         conn.close()
     assert connector.cookie_jar("edge") is None
+
+
+# -- big events --------------------------------------------------------------------------------
+
+
+def test_a_5_mib_event_is_delivered_with_the_default_limit(
+    sse_server: SSEServer, make_sv: Callable[..., Streamvisor], collector: CollectorHandle
+) -> None:
+    big = "x" * (5 << 20)
+    sse_server.add_script(Headers(), Send(f"id: 1\ndata: {big}\n\n".encode()), Hold())
+    sv = make_sv([stream(sse_server)])
+    sv.subscribe(collector.ref)
+    sv.start()
+    assert collector.wait_for(1, 20.0)
+    assert len(collector.events[0].data) == len(big)
+
+
+def test_an_event_over_max_event_size_fails_the_connection_loudly_and_is_never_skipped(
+    sse_server: SSEServer,
+    make_sv: Callable[..., Streamvisor],
+    collector: CollectorHandle,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="streamvisor")
+    too_big = Send(b"id: 2\ndata: " + b"y" * 2048 + b"\n\n")
+    gate = threading.Event()
+    sse_server.add_script(Headers(), Send(b"id: 1\ndata: small\n\n"), WaitFor(gate), too_big)
+    sse_server.default = [Headers(), too_big, Close()]
+    sv = make_sv([stream(sse_server, max_event_size=1024)])
+    sv.subscribe(collector.ref)
+    sv.start()
+    assert collector.wait_for(1, DEADLINE)
+    gate.set()
+    assert sse_server.wait_for_requests(3, DEADLINE)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings, "the over-size event was not reported at WARNING"
+    assert "max_event_size (1024 bytes)" in warnings[0] and "raise max_event_size" in warnings[0]
+    # never skipped: each reconnect resumes before it, so it is asked for again
+    assert [r.headers.get("Last-Event-ID") for r in sse_server.requests[1:3]] == ["1", "1"]
+    assert collector.ids() == ["1"]
