@@ -49,7 +49,7 @@ def test_backoff_reset_after_makes_a_quiet_connection_healthy(
 ) -> None:
     sse_server.add_script(Status(503))
     sse_server.add_script(Status(503))
-    sse_server.add_script(Headers(), Pause(0.3), Close())  # up 0.3 s, no event
+    sse_server.add_script(Headers(), Pause(0.5), Close())  # up 0.5 s, no event
     sse_server.add_script(Headers(), Send(b"data: ok\n\n"), Hold())
     args = ("--backoff-initial", "0.05", "--backoff-max", "5", "--backoff-jitter", "0")
 
