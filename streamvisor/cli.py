@@ -140,7 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--read-timeout", type=_positive_float, default=60.0, metavar="SECONDS")
     tail.add_argument("--connect-timeout", type=_positive_float, default=10.0, metavar="SECONDS")
     tail.add_argument("--backoff-initial", type=_positive_float, default=1.0, metavar="SECONDS")
-    tail.add_argument("--backoff-max", type=_positive_float, default=30.0, metavar="SECONDS")
+    tail.add_argument(
+        "--backoff-max",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="longest wait between attempts, a server's retry: included (default: 30)",
+    )
     tail.add_argument("--backoff-jitter", type=_fraction, default=0.3, metavar="FRACTION")
     tail.add_argument(
         "--backoff-multiplier",

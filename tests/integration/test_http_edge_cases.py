@@ -29,6 +29,7 @@ from tests.sse_server import (
     WaitFor,
     redirect,
 )
+from tests.tail_helpers import run_tail
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -283,3 +284,35 @@ def test_an_event_over_max_event_size_fails_the_connection_loudly_and_is_never_s
     # never skipped: each reconnect resumes before it, so it is asked for again
     assert [r.headers.get("Last-Event-ID") for r in sse_server.requests[1:3]] == ["1", "1"]
     assert collector.ids() == ["1"]
+
+
+# -- tail: local and redirect failures end it at once ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ("X-Token: a\x01b-secret", "the value of header X-Token holds control characters"),
+        ("X-Name: \u20ac-secret", "the value of header X-Name is not Latin-1 text"),
+    ],
+)
+def test_tail_reports_a_header_it_cannot_send_as_a_local_error_and_exits_1(
+    sse_server: SSEServer, capsys: pytest.CaptureFixture[str], header: str, reason: str
+) -> None:
+    run = run_tail(capsys, sse_server.url("/"), "-H", header)
+    assert run.code == 1
+    assert run.err_lines == [
+        f"streamvisor tail: permanent error: GET {sse_server.url('/')}: cannot build the "
+        f"request: {reason}"
+    ]
+    assert sse_server.requests == []
+
+
+def test_tail_exits_1_on_a_redirect_without_location(
+    sse_server: SSEServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sse_server.default = [Status(302)]
+    run = run_tail(capsys, sse_server.url("/"))
+    assert run.code == 1
+    assert run.err_lines[-1].endswith("HTTP 302 Found redirect with no Location header")
+    assert len(sse_server.requests) == 1
