@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 import urllib3.exceptions
-from requests.cookies import extract_cookies_to_jar
-from requests.structures import CaseInsensitiveDict
 
 from streamvisor.errors import (
     ConnectError,
@@ -38,8 +36,9 @@ from streamvisor.errors import (
 )
 from streamvisor.redact import redact_text, redact_url
 from streamvisor.spec import StreamSpec
+from streamvisor.upstream.auth import AuthHookError, GuardedAuth
 from streamvisor.upstream.causes import describe_cause, describe_local
-from streamvisor.upstream.headers import header_problem, last_event_id_header, location_problem
+from streamvisor.upstream.headers import redirect_problem, request_headers
 from streamvisor.upstream.mime import extract_mime_essence
 
 if TYPE_CHECKING:
@@ -247,19 +246,32 @@ class Connection:
         jar = self._memory.cookie_jar(spec.name) if self._memory is not None else None
         try:
             body, body_type = spec.body_bytes()
-            headers = self._headers(body_type)
+        except (TypeError, ValueError) as exc:
+            raise RequestBuildError(
+                f"{where}: cannot build the request: a body that cannot be sent as JSON"
+            ) from exc
+        headers = self._headers(body_type)  # a header callable's own errors stay its own
+        auth = GuardedAuth(spec.auth) if callable(spec.auth) else spec.auth
+        try:
             response = session.request(
                 spec.method,
                 spec.url,
                 headers=headers,
                 data=body,
-                auth=spec.auth,
+                auth=auth,
                 cookies=jar,
                 allow_redirects=False,
                 **send,
             )
         except (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
             raise ReadTimeoutError(f"{where}: no response within {spec.read_timeout:g}s") from exc
+        except AuthHookError as exc:
+            raised = exc.__cause__
+            if isinstance(raised, _TRANSPORT_ERRORS):
+                text = f"the auth hook failed: {describe_cause(raised)}"
+                raise ConnectError(f"{where}: {text}", text) from raised
+            assert raised is not None
+            raise raised from None  # a bug in the hook: a crash, as it always was
         except _LOCAL_ERRORS as exc:
             raise RequestBuildError(
                 f"{where}: cannot build the request: {describe_local(exc)}"
@@ -269,17 +281,13 @@ class Connection:
             raise ConnectError(f"{where}: {cause}", cause) from exc
         hops = 0
         while self._keep(response) and response.status_code in _REDIRECTS:
-            self._remember_cookies(response)
+            if self._memory is not None:
+                self._memory.remember_cookies(spec.name, response)
             location = response.headers.get("Location")
             status = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
-            problem = location_problem(location)
-            if location is None or not location.strip():
-                raise RedirectError(f"{where}: {status} redirect with {problem}")
-            if problem is not None:
-                raise RedirectError(
-                    f"{where}: {status} redirect to an unusable Location "
-                    f"{redact_url(location.strip())!r} ({problem})"
-                )
+            problem = redirect_problem(status, location)
+            if problem is not None or location is None:
+                raise RedirectError(f"{where}: {problem}")
             if hops >= spec.max_redirects:
                 raise RedirectError(
                     f"{where}: more than {spec.max_redirects} redirects (a redirect loop?); "
@@ -288,7 +296,8 @@ class Connection:
             hops += 1
             response = self._follow(session, response, location, send)
         if self._keep(response):
-            self._remember_cookies(response)
+            if self._memory is not None:
+                self._memory.remember_cookies(spec.name, response)
             return response
         return None
 
@@ -319,14 +328,6 @@ class Connection:
             cause = describe_cause(exc)
             raise ConnectError(f"{where}: after a redirect: {cause}", cause) from exc
 
-    def _remember_cookies(self, response: requests.Response) -> None:
-        """Keep the response's cookies in the stream's jar (made at the first one)."""
-        if self._memory is None or "Set-Cookie" not in response.headers:
-            return
-        jar = self._memory.cookie_jar(self._spec.name, create=True)
-        if jar is not None and response.request is not None:
-            extract_cookies_to_jar(jar, response.request, response.raw)  # type: ignore[no-untyped-call]
-
     def _keep(self, response: requests.Response) -> bool:
         """Publish the response for interrupt(); False if interrupt() came first."""
         with self._lock:
@@ -336,26 +337,14 @@ class Connection:
     def _headers(self, body_type: str | None) -> dict[str, str | bytes]:
         spec = self._spec
         extra: Mapping[str, str] = spec.headers() if callable(spec.headers) else spec.headers
-        headers = CaseInsensitiveDict[str | bytes](
-            {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        for name, value in extra.items():
-            # Surrounding spaces and tabs are not part of a field value (RFC 9110 5.5).
-            text = value.strip(" \t") if isinstance(value, str) else value
-            problem = header_problem(name, text) if isinstance(text, str) else None
-            if problem is not None:
-                raise RequestBuildError(
-                    f"{spec.method} {self._url}: cannot build the request: {redact_text(problem)}"
-                )
-            headers[name] = text
-        if body_type is not None and "Content-Type" not in headers:
-            headers["Content-Type"] = body_type
-        last_id, problem = last_event_id_header(self._last_event_id)
-        if last_id is not None:
-            headers["Last-Event-ID"] = last_id
-        elif problem is not None:
-            self._report_unsendable_id(problem)
-        return dict(headers.items())
+        headers, problem, id_problem = request_headers(extra, body_type, self._last_event_id)
+        if problem is not None:
+            raise RequestBuildError(
+                f"{spec.method} {self._url}: cannot build the request: {redact_text(problem)}"
+            )
+        if id_problem is not None:
+            self._report_unsendable_id(id_problem)
+        return headers
 
     def _report_unsendable_id(self, problem: str) -> None:
         name, last_id = self._spec.name, self._last_event_id or ""

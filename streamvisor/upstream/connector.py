@@ -22,7 +22,7 @@ from typing import Protocol
 
 import requests
 import requests.adapters
-from requests.cookies import RequestsCookieJar
+from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 
 from streamvisor.connection import Connection
 from streamvisor.spec import StreamSpec
@@ -57,6 +57,10 @@ class StreamMemory(Protocol):
 
     def cookie_jar(self, stream: str, create: bool = False) -> RequestsCookieJar | None:
         """The stream's cookie jar, made when ``create`` is true; None otherwise."""
+        ...
+
+    def remember_cookies(self, stream: str, response: requests.Response) -> None:
+        """Keep the cookies ``response`` sets in the stream's jar."""
         ...
 
     def first_report(self, stream: str, key: str) -> bool:
@@ -94,6 +98,13 @@ class HTTPConnector:
             with self._lock:
                 jar = self._jars.setdefault(stream, RequestsCookieJar())
         return jar
+
+    def remember_cookies(self, stream: str, response: requests.Response) -> None:
+        """Keep the cookies ``response`` sets in the stream's jar (made at the first one)."""
+        if "Set-Cookie" not in response.headers or response.request is None:
+            return
+        jar = self.cookie_jar(stream, create=True)
+        extract_cookies_to_jar(jar, response.request, response.raw)  # type: ignore[no-untyped-call]
 
     def first_report(self, stream: str, key: str) -> bool:
         """True when ``key`` differs from the last problem reported for ``stream`` (then it

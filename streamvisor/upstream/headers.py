@@ -13,9 +13,22 @@ is a local problem to report, never retried.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-__all__ = ["header_problem", "last_event_id_header", "location_problem"]
+from requests.structures import CaseInsensitiveDict
+
+from streamvisor.redact import redact_url
+
+__all__ = [
+    "header_problem",
+    "last_event_id_header",
+    "location_problem",
+    "redirect_problem",
+    "request_headers",
+]
+
+_BASE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
 
 _OWS = " \t"
 # C0 controls except HTAB, and DEL (RFC 9110 section 5.5: not field-vchar, SP or HTAB).
@@ -94,3 +107,49 @@ def location_problem(location: str | None) -> str | None:
     if (parts.scheme or text.startswith("//")) and not parts.hostname:
         return "a URL without a host"
     return None
+
+
+def redirect_problem(status: str, location: str | None) -> str | None:
+    """Why a redirect answer cannot be followed, as one line; None when it can.
+
+    Args:
+        status: the answer's status, e.g. ``"HTTP 302 Found"``.
+        location: its Location header, or None. A URL in the line is redacted.
+    """
+    problem = location_problem(location)
+    if problem is None:
+        return None
+    if location is None or not location.strip():
+        return f"{status} redirect with {problem}"
+    shown = redact_url(location.strip())
+    return f"{status} redirect to an unusable Location {shown!r} ({problem})"
+
+
+def request_headers(
+    extra: Mapping[str, str], body_type: str | None, last_event_id: str | None
+) -> tuple[dict[str, str | bytes], str | None, str | None]:
+    """The headers of one SSE request, and what is wrong with them.
+
+    Args:
+        extra: the stream's own headers (they win over ``Accept`` and ``Cache-Control``).
+        body_type: the body's Content-Type, used unless ``extra`` sets one.
+        last_event_id: the stream's Last-Event-ID, or None.
+
+    Returns:
+        ``(headers, problem, id_problem)``: ``problem`` is why one of ``extra`` cannot be
+        sent (the request must not be sent then); ``id_problem`` why the Last-Event-ID was
+        left out.
+    """
+    headers = CaseInsensitiveDict[str | bytes](_BASE_HEADERS)
+    for name, value in extra.items():
+        text = value.strip(_OWS) if isinstance(value, str) else value
+        problem = header_problem(name, text) if isinstance(text, str) else None
+        if problem is not None:
+            return {}, problem, None
+        headers[name] = text
+    if body_type is not None and "Content-Type" not in headers:
+        headers["Content-Type"] = body_type
+    last_id, id_problem = last_event_id_header(last_event_id)
+    if last_id is not None:
+        headers["Last-Event-ID"] = last_id
+    return dict(headers.items()), None, id_problem

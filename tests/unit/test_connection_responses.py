@@ -226,3 +226,32 @@ def test_an_error_response_is_closed_and_does_not_mention_auth_values(fake):
         open_connection(spec(headers={"Authorization": "Bearer top-secret"}))
     assert "top-secret" not in str(info.value)
     assert info.value.status == 401
+
+
+# -- what is a local request error and what is not (issue 10) --------------------------------
+
+
+def test_an_auth_hook_whose_token_fetch_fails_is_a_retryable_connect_error(fake):
+    fake.get(URL, headers=SSE, body=b"")
+
+    def fetch_token(request: requests.PreparedRequest) -> requests.PreparedRequest:
+        # e.g. the token endpoint answered an HTML error page: .json() raises a ValueError
+        raise requests.exceptions.JSONDecodeError("Expecting value", "<html>", 0)
+
+    with pytest.raises(ConnectError, match="the auth hook failed"):
+        open_connection(spec(auth=fetch_token))
+
+
+def test_a_bug_in_an_auth_hook_surfaces_as_itself_not_as_a_local_request_error(fake):
+    fake.get(URL, headers=SSE, body=b"")
+
+    def broken(request: requests.PreparedRequest) -> requests.PreparedRequest:
+        raise ValueError("bug in the hook")
+
+    with pytest.raises(ValueError, match="bug in the hook"):
+        open_connection(spec(auth=broken))
+
+
+def test_a_body_that_is_not_json_is_a_local_request_error(fake):
+    with pytest.raises(RequestBuildError, match="a body that cannot be sent as JSON"):
+        open_connection(spec(method="POST", body={"when": object()}))
