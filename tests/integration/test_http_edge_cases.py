@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from streamvisor.errors import ConnectError
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.upstream.connector import HTTPConnector
 from tests.conftest import CollectorHandle, wait_until
+from tests.daemon_helpers import running_daemon
 from tests.sse_server import (
     Close,
     Headers,
@@ -316,3 +318,19 @@ def test_tail_exits_1_on_a_redirect_without_location(
     assert run.code == 1
     assert run.err_lines[-1].endswith("HTTP 302 Found redirect with no Location header")
     assert len(sse_server.requests) == 1
+
+
+def test_the_daemon_keeps_each_streams_cookies_across_reconnects(
+    tmp_path: Path, sse_server: SSEServer
+) -> None:
+    sse_server.add_script(*cookie_script("lb", "backend-7"))
+    sse_server.add_script(Headers(), Hold())
+    config = {
+        "streams": [
+            {"name": "sticky", "url": sse_server.url("/e"), "backoff": {"initial": 0.05}},
+            {"name": "other", "url": sse_server.url("/o"), "enabled": False},
+        ]
+    }
+    with running_daemon(tmp_path, config, wait_ready=False) as daemon:
+        daemon.wait_for(lambda: len(sse_server.requests) >= 2, "the reconnect")
+    assert [r.headers.get("Cookie") for r in sse_server.requests[:2]] == [None, "lb=backend-7"]
