@@ -22,7 +22,7 @@ from streamvisor.backoff import BackoffPolicy, RestartLimit
 from streamvisor.logsetup import configure_logging
 from streamvisor.redact import Redactor, is_secret_header
 from streamvisor.spec import BreakerPolicy, StreamSpec
-from streamvisor.sse import Event
+from streamvisor.sse import Event, to_jsonl
 from streamvisor.states import StreamState
 from streamvisor.upstream.connector import HTTPConnector
 
@@ -54,19 +54,19 @@ class TailSink:
             events = events[: self._remaining]
             self._remaining -= len(events)
         if self._format == "jsonl":
-            text = "".join([ev.to_json() + "\n" for ev in events])
+            payload = to_jsonl(events)
         else:
-            text = "".join([_as_text(ev) for ev in events])
+            payload = "".join([_as_text(ev) for ev in events]).encode("utf-8")
         try:
             # Always UTF-8, whatever the locale says: an ASCII or Latin-1 stdout must not
             # turn the first non-ASCII event into an error (or a silent exit).
             binary = getattr(self._out, "buffer", None)
             if binary is not None:
                 self._out.flush()
-                binary.write(text.encode("utf-8"))
+                binary.write(payload)
                 binary.flush()
             else:
-                self._out.write(text)
+                self._out.write(payload.decode("utf-8"))
                 self._out.flush()
         except (BrokenPipeError, ConnectionResetError):
             self._reader_left()
@@ -161,7 +161,7 @@ def run_tail(args: argparse.Namespace) -> int:
     # reconnect, as with a browser's EventSource (one jar per stream).
     sink = TailSink(sys.stdout, args.format, args.max_events, done)
     sv = Streamvisor([spec], on_state=on_state, connect=HTTPConnector())
-    sv.add_sink(sink, overflow="drop_newest", buffer=1_000_000)
+    sv.add_sink(sink)  # block: a slow terminal slows the stream, nothing is lost
     try:
         sv.start()
         while not done.wait(0.5):
