@@ -66,6 +66,7 @@ def child_streamvisor(url: str, n: int, profile: bool, variant: str) -> dict[str
     import streamvisor.connection
     from streamvisor import StreamSpec
     from streamvisor.api import Streamvisor
+    from streamvisor.upstream.connector import shared_session
 
     connect = None
     parts = [p for p in variant.split("+") if p]
@@ -83,7 +84,7 @@ def child_streamvisor(url: str, n: int, profile: bool, variant: str) -> dict[str
                     resp.history = []
 
         def connect(spec: Any, last_event_id: str | None) -> Any:
-            session = streamvisor.connection.shared_session()
+            session = shared_session()
             return TrimmedConnection(spec, last_event_id, session=session)
 
     if "shared" in parts:  # what-if: one requests.Session for all streams (now the default)

@@ -38,10 +38,11 @@ from streamvisor.actors.messages import (
 from streamvisor.actors.outlets import ActorOutlet, ListenerOutlet, SinkOutlet
 from streamvisor.actors.scheduler import Scheduler
 from streamvisor.actors.sink import SinkActor
-from streamvisor.actors.stream import ConnectionFactory, ConnectionLike
+from streamvisor.actors.stream import ConnectionFactory
 from streamvisor.actors.supervisor import SupervisorActor
 from streamvisor.buffers import DiskBuffer, MemoryBuffer, SinkBuffer
 from streamvisor.flow import BufferSettings, WhenFull
+from streamvisor.redact import redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
 from streamvisor.states import StreamState
@@ -59,10 +60,11 @@ log = logging.getLogger(__name__)
 _ASK_TIMEOUT = 5.0
 
 
-def _default_connect(spec: StreamSpec, last_event_id: str | None) -> ConnectionLike:
-    from streamvisor.connection import Connection, shared_session
+def _default_connector() -> ConnectionFactory:
+    # One per Streamvisor: each stream's cookie jar lives here (made at its first cookie).
+    from streamvisor.upstream.connector import HTTPConnector
 
-    return Connection(spec, last_event_id, session=shared_session())
+    return HTTPConnector()
 
 
 class Streamvisor:
@@ -72,7 +74,8 @@ class Streamvisor:
         streams: the streams to run.
         dedup_window: default dedup window size (each stream's ``dedup_window`` wins).
         checkpoints: per stream, where to resume (Last-Event-ID and dedup seed).
-        connect: connection factory (tests inject scripted connections).
+        connect: connection factory (tests inject scripted connections); by default an
+            ``HTTPConnector``: one shared connection pool, one cookie jar per stream.
         rng: random source for backoff jitter.
         on_state: called (in the supervisor's thread) on every stream state change.
         observer: told about every connection attempt (``streamvisor.tracing``); None: off.
@@ -96,7 +99,7 @@ class Streamvisor:
             self._specs[spec.name] = spec
         self._dedup_window = dedup_window
         self._checkpoints = dict(checkpoints or {})
-        self._connect = connect or _default_connect
+        self._connect = connect if connect is not None else _default_connector()
         self._observer = observer
         if observer is not None:
             self._connect = observer.wrap_connect(self._connect)
@@ -497,7 +500,10 @@ class Streamvisor:
                 entries = {}
         else:
             for name, spec in self._specs.items():
-                entries[name] = {"state": StreamState.DISCONNECTED.value, "url": spec.url}
+                entries[name] = {
+                    "state": StreamState.DISCONNECTED.value,
+                    "url": redact_url(spec.url),
+                }
         streams: dict[str, StreamStatus] = {}
         for name, entry in entries.items():
             book = books.get(name) or StreamStatus(name, StreamState.DISCONNECTED)

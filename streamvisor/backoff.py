@@ -32,6 +32,8 @@ class BackoffPolicy:
         multiplier: growth factor per consecutive failure.
         jitter: fraction in [0, 1]; the delay is reduced by up to this fraction at random.
         reset_after: a connection that stayed up this long resets the failure count.
+        max_retry_after: cap on a server's ``Retry-After`` (429/503), seconds; one hour by
+            default. ``Retry-After`` may exceed ``max`` (the server asked), up to this.
     """
 
     initial: float = 1.0
@@ -39,9 +41,10 @@ class BackoffPolicy:
     multiplier: float = 2.0
     jitter: float = 0.3
     reset_after: float = 60.0
+    max_retry_after: float = 3600.0
 
     def __post_init__(self) -> None:
-        for name in ("initial", "max", "multiplier", "jitter", "reset_after"):
+        for name in ("initial", "max", "multiplier", "jitter", "reset_after", "max_retry_after"):
             value = getattr(self, name)
             # Infinity is rejected too: an unbounded max lets multiplier ** attempt overflow.
             if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:

@@ -41,6 +41,36 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _multiplier(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 1 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
+    return value
+
+
+def _event_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of bytes, got {text!r}") from None
+    if value < 64:
+        raise argparse.ArgumentTypeError(f"expected at least 64 bytes, got {text!r}")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -101,8 +131,43 @@ def _add_upstream(p: argparse.ArgumentParser) -> None:
     p.add_argument("--read-timeout", type=_positive_float, default=60.0, metavar="SECONDS")
     p.add_argument("--connect-timeout", type=_positive_float, default=10.0, metavar="SECONDS")
     p.add_argument("--backoff-initial", type=_positive_float, default=1.0, metavar="SECONDS")
-    p.add_argument("--backoff-max", type=_positive_float, default=30.0, metavar="SECONDS")
+    p.add_argument(
+        "--backoff-max",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="longest wait between attempts, a server's retry: included (default: 30)",
+    )
     p.add_argument("--backoff-jitter", type=_fraction, default=0.3, metavar="FRACTION")
+    p.add_argument(
+        "--backoff-multiplier",
+        type=_multiplier,
+        default=2.0,
+        metavar="FACTOR",
+        help="growth of the delay per failed attempt (default: 2)",
+    )
+    p.add_argument(
+        "--backoff-reset-after",
+        type=_non_negative_float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a connection up this long resets the backoff (default: 60)",
+    )
+    p.add_argument(
+        "--max-retry-after",
+        type=_non_negative_float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="cap on a server's Retry-After (default: 3600); the server's retry: is "
+        "capped at --backoff-max",
+    )
+    p.add_argument(
+        "--max-event-size",
+        type=_event_size,
+        default=8 << 20,
+        metavar="BYTES",
+        help="largest event or line accepted (default: 8388608, 8 MiB)",
+    )
     p.add_argument(
         "--max-attempts",
         type=_positive_int,

@@ -790,6 +790,7 @@ _BACKOFF: dict[str, Field] = {
     "multiplier": ("multiplier", "number", {"ge": 1}),
     "jitter": ("jitter", "number", {"ge": 0, "le": 1}),
     "reset_after": ("reset_after", "number", {"ge": 0}),
+    "max_retry_after": ("max_retry_after", "number", {"ge": 0}),
 }
 _B_ORD = ("initial", "max", BackoffPolicy().max)
 _RESTARTS: dict[str, Field] = {

@@ -5,39 +5,71 @@ Last-Event-ID), validates status and content type, hands out raw body bytes, and
 every transport exception into a ``StreamError`` (``raise ... from exc``). Rule: error
 messages never carry credentials (URLs are redacted, header values are never quoted), and
 ``interrupt()`` from any thread unblocks a read with ``socket.shutdown``, never
-``Response.close()`` (which blocks while another thread reads).
+``Response.close()`` (which blocks while another thread reads). A request that cannot be
+built (a header HTTP cannot carry) fails as ``RequestBuildError`` before anything is sent,
+and a redirect that cannot be followed as ``RedirectError``: neither is worth a retry.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
-import http.cookiejar
+import logging
 import socket
 import threading
-import urllib.parse
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
-import requests.adapters
 import urllib3.exceptions
-from requests.structures import CaseInsensitiveDict
 
 from streamvisor.errors import (
     ConnectError,
     ContentTypeError,
     HTTPStatusError,
     ReadTimeoutError,
+    RedirectError,
+    RequestBuildError,
     StreamError,
     StreamProtocolError,
     parse_retry_after,
 )
+from streamvisor.redact import redact_text, redact_url
 from streamvisor.spec import StreamSpec
+from streamvisor.upstream.auth import AuthHookError, GuardedAuth
+from streamvisor.upstream.causes import describe_cause, describe_local
+from streamvisor.upstream.headers import redirect_problem, request_headers
+from streamvisor.upstream.mime import extract_mime_essence
+
+if TYPE_CHECKING:
+    from streamvisor.upstream.connector import StreamMemory
+
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 65536
 """Largest chunk ``read()`` returns."""
 
+MAX_RESPONSE_HEADERS = 1000
+"""Most response header lines accepted. ``http.client`` refuses more than 100
+(``http.client._MAXHEADERS``), and CDNs and debug proxies send more; Node.js's client allows
+2000 (``maxHeadersCount``). Each line stays capped at 64 KiB by http.client. http.client
+reads this limit from a module global, so raising it is process-wide: it is only ever
+raised, never lowered, when this module is imported. Past it the failure names the cause
+("the response has too many header lines")."""
+
+if getattr(http.client, "_MAXHEADERS", 0) < MAX_RESPONSE_HEADERS:
+    http.client._MAXHEADERS = MAX_RESPONSE_HEADERS  # type: ignore[attr-defined]
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Failures of building (or addressing) the request here, before a byte is sent. Mostly
+# ValueErrors: requests' InvalidURL/InvalidHeader/MissingSchema, urllib3's LocationParseError,
+# http.client's header checks, UnicodeEncodeError of a header.
+_LOCAL_ERRORS = (
+    ValueError,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidJSONError,
+    requests.exceptions.URLRequired,
+)
 _TRANSPORT_ERRORS = (
     requests.RequestException,
     urllib3.exceptions.HTTPError,
@@ -46,42 +78,12 @@ _TRANSPORT_ERRORS = (
 )
 
 
-_shared: requests.Session | None = None
-_shared_lock = threading.Lock()
-
-
-def shared_session() -> requests.Session:
-    """One process-wide session for every stream, with cookies switched off.
-
-    A session per stream costs about 12 KiB; with a thousand streams that is most of the
-    memory budget. Cookies are not kept, so streams never see each other's cookies.
-    """
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            session = requests.Session()
-            session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-            adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=256)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            _shared = session
-        return _shared
-
-
-def cookie_session() -> requests.Session:
-    """A session of its own that keeps cookies across attempts, as a browser's
-    ``EventSource`` does for its origin (``streamvisor tail``: one stream, one jar).
-
-    The caller closes it.
-    """
-    return requests.Session()
-
-
 class Connection:
     """One HTTP request/response of one SSE stream attempt. Not reusable after close.
 
     Redirects (301, 302, 303, 307, 308) are followed up to ``spec.max_redirects``; as in
-    requests (and browsers), a 301/302/303 turns a POST into a GET without a body.
+    requests (and browsers), a 301/302/303 turns a POST into a GET without a body. Cookies
+    come from and go to the stream's jar in ``memory`` (cookies set by a redirect count).
 
     Typical use: ``open()`` and ``read()`` in a reader thread; ``interrupt()`` from the
     thread that wants it stopped, join the reader, then ``close()``.
@@ -97,20 +99,25 @@ class Connection:
         last_event_id: str | None = None,
         *,
         session: requests.Session | None = None,
+        memory: StreamMemory | None = None,
     ) -> None:
         """Prepare the attempt; no I/O happens here.
 
         Args:
             spec: the stream to connect to.
-            last_event_id: sent as ``Last-Event-ID`` when non-empty.
+            last_event_id: sent as ``Last-Event-ID`` when non-empty (without surrounding
+                whitespace; left out, with a WARNING, when it holds control characters).
             session: a session to use (and not close); by default a private one is made
                 at ``open()`` and closed with the connection.
+            memory: the stream's cookie jar and reported problems, kept across attempts
+                (``HTTPConnector``); without it, cookies last one attempt.
         """
         self._spec = spec
         self._last_event_id = last_event_id
+        self._memory = memory
         self._session = session
         self._own_session = session is None
-        self._url = _redact_url(spec.url)
+        self._url = redact_url(spec.url)
         self._lock = threading.Lock()
         self._response: requests.Response | None = None
         self._opened = False
@@ -131,9 +138,14 @@ class Connection:
 
         Raises:
             HTTPStatusError: the final status was not 200 (204 means "stop for good").
-            ContentTypeError: the content type was not ``text/event-stream``.
-            ConnectError: the connection failed (refused, DNS, TLS, reset, invalid URL,
-                too many redirects).
+            ContentTypeError: the content type was not ``text/event-stream`` (read as the
+                Fetch standard's "extract a MIME type": the last valid value of a list).
+            ConnectError: the connection failed (refused, DNS, TLS, reset, a response
+                beyond http.client's limits).
+            RedirectError: a redirect without a usable Location, or more than
+                ``spec.max_redirects`` redirects.
+            RequestBuildError: the request could not be built (a header value HTTP cannot
+                carry, an invalid URL); nothing was sent.
             ReadTimeoutError: the response headers did not come within the read timeout.
             RuntimeError: ``open()`` was called twice.
         """
@@ -156,8 +168,7 @@ class Connection:
             if self.status != 200:
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 raise HTTPStatusError(self.status, retry_after, response.reason or "")
-            essence = (self.content_type or "").split(";", 1)[0].strip().lower()
-            if essence != "text/event-stream":
+            if extract_mime_essence(self.content_type) != "text/event-stream":
                 raise ContentTypeError(self.content_type)
             # An open stream may live for days: drop what is no longer needed (the
             # session already took the cookies, redirects are done). ~2.5 KiB a stream.
@@ -226,39 +237,96 @@ class Connection:
 
     def _request(self, session: requests.Session) -> requests.Response | None:
         spec = self._spec
-        body, body_type = spec.body_bytes()
+        where = f"{spec.method} {self._url}"
         send: dict[str, Any] = {
             "timeout": (spec.connect_timeout, spec.read_timeout),
             "stream": True,
             "verify": spec.verify,
         }
+        jar = self._memory.cookie_jar(spec.name) if self._memory is not None else None
         try:
-            headers = self._headers(body_type)
+            body, body_type = spec.body_bytes()
+        except (TypeError, ValueError) as exc:
+            raise RequestBuildError(
+                f"{where}: cannot build the request: a body that cannot be sent as JSON"
+            ) from exc
+        headers = self._headers(body_type)  # a header callable's own errors stay its own
+        auth = GuardedAuth(spec.auth) if callable(spec.auth) else spec.auth
+        try:
             response = session.request(
                 spec.method,
                 spec.url,
                 headers=headers,
                 data=body,
-                auth=spec.auth,
+                auth=auth,
+                cookies=jar,
                 allow_redirects=False,
                 **send,
             )
-            hops = 0
-            while self._keep(response) and response.is_redirect:
-                if hops >= spec.max_redirects:
-                    raise ConnectError(
-                        f"{spec.method} {self._url}: more than {spec.max_redirects} redirects"
-                    )
-                hops += 1
-                # our own limit, and interrupt() sees every intermediate response
-                response = next(session.resolve_redirects(response, response.request, **send))
         except (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
-            raise ReadTimeoutError(
-                f"{spec.method} {self._url}: no response within {spec.read_timeout:g}s"
+            raise ReadTimeoutError(f"{where}: no response within {spec.read_timeout:g}s") from exc
+        except AuthHookError as exc:
+            raised = exc.__cause__
+            if isinstance(raised, _TRANSPORT_ERRORS):
+                text = f"the auth hook failed: {describe_cause(raised)}"
+                raise ConnectError(f"{where}: {text}", text) from raised
+            assert raised is not None
+            raise raised from None  # a bug in the hook: a crash, as it always was
+        except _LOCAL_ERRORS as exc:
+            raise RequestBuildError(
+                f"{where}: cannot build the request: {describe_local(exc)}"
             ) from exc
         except _TRANSPORT_ERRORS as exc:
-            raise ConnectError(f"{spec.method} {self._url}: {_describe(exc)}") from exc
-        return response if self._keep(response) else None
+            cause = describe_cause(exc)
+            raise ConnectError(f"{where}: {cause}", cause) from exc
+        hops = 0
+        while self._keep(response) and response.status_code in _REDIRECTS:
+            if self._memory is not None:
+                self._memory.remember_cookies(spec.name, response)
+            location = response.headers.get("Location")
+            status = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+            problem = redirect_problem(status, location)
+            if problem is not None or location is None:
+                raise RedirectError(f"{where}: {problem}")
+            if hops >= spec.max_redirects:
+                raise RedirectError(
+                    f"{where}: more than {spec.max_redirects} redirects (a redirect loop?); "
+                    f"the last one went to {redact_url(location)}"
+                )
+            hops += 1
+            response = self._follow(session, response, location, send)
+        if self._keep(response):
+            if self._memory is not None:
+                self._memory.remember_cookies(spec.name, response)
+            return response
+        return None
+
+    def _follow(
+        self,
+        session: requests.Session,
+        response: requests.Response,
+        location: str,
+        send: dict[str, Any],
+    ) -> requests.Response:
+        """One redirect hop; our own loop, so that interrupt() sees every response."""
+        where = f"{self._spec.method} {self._url}"
+        try:
+            hop: requests.Response = next(
+                session.resolve_redirects(response, response.request, **send)
+            )
+            return hop
+        except (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
+            raise ReadTimeoutError(
+                f"{where}: no response within {self._spec.read_timeout:g}s after a redirect"
+            ) from exc
+        except (*_LOCAL_ERRORS, StopIteration) as exc:
+            raise RedirectError(
+                f"{where}: HTTP {response.status_code} redirect to an unusable Location "
+                f"{redact_url(location)!r} ({describe_local(exc)})"
+            ) from exc
+        except _TRANSPORT_ERRORS as exc:
+            cause = describe_cause(exc)
+            raise ConnectError(f"{where}: after a redirect: {cause}", cause) from exc
 
     def _keep(self, response: requests.Response) -> bool:
         """Publish the response for interrupt(); False if interrupt() came first."""
@@ -269,17 +337,27 @@ class Connection:
     def _headers(self, body_type: str | None) -> dict[str, str | bytes]:
         spec = self._spec
         extra: Mapping[str, str] = spec.headers() if callable(spec.headers) else spec.headers
-        headers = CaseInsensitiveDict[str | bytes](
-            {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        headers, problem, id_problem = request_headers(extra, body_type, self._last_event_id)
+        if problem is not None:
+            raise RequestBuildError(
+                f"{spec.method} {self._url}: cannot build the request: {redact_text(problem)}"
+            )
+        if id_problem is not None:
+            self._report_unsendable_id(id_problem)
+        return headers
+
+    def _report_unsendable_id(self, problem: str) -> None:
+        name, last_id = self._spec.name, self._last_event_id or ""
+        if self._memory is not None and not self._memory.first_report(name, f"id:{last_id}"):
+            return
+        shown = repr(last_id if len(last_id) <= 64 else last_id[:64] + "...")
+        log.warning(
+            "stream %s: not sending Last-Event-ID %s: %s; the server decides where to resume",
+            name,
+            shown,
+            problem,
+            extra={"stream": name},
         )
-        headers.update(extra)
-        if body_type is not None and "Content-Type" not in headers:
-            headers["Content-Type"] = body_type
-        if self._last_event_id:
-            lei = self._last_event_id
-            # http.client encodes str headers as Latin-1; the id came to us as UTF-8.
-            headers["Last-Event-ID"] = lei if lei.isascii() else lei.encode("utf-8")
-        return dict(headers.items())
 
     def _read_error(self, exc: Exception) -> StreamError | None:
         if isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
@@ -289,7 +367,8 @@ class Connection:
         if isinstance(exc, urllib3.exceptions.DecodeError):
             return StreamProtocolError(f"{self._url}: cannot decode the response body")
         if isinstance(exc, _TRANSPORT_ERRORS):
-            return ConnectError(f"{self._url}: connection broke: {_describe(exc)}")
+            cause = describe_cause(exc)
+            return ConnectError(f"{self._url}: connection broke: {cause}", cause)
         return None  # not a transport failure: a bug, let it surface as is
 
     def _release(self) -> None:
@@ -313,33 +392,3 @@ def _socket_of(response: requests.Response) -> socket.socket | None:
         fp = getattr(getattr(raw, "_fp", None), "fp", None)
         sock = getattr(getattr(fp, "raw", None), "_sock", None)
     return sock if isinstance(sock, socket.socket) else None
-
-
-def _describe(exc: BaseException) -> str:
-    """A short cause without URLs or header values: an OS error's text, or a type name."""
-    todo: list[object] = [exc]
-    seen: list[BaseException] = []
-    while todo:  # breadth-first through causes, urllib3 reasons and wrapped arguments
-        cur = todo.pop(0)
-        if not isinstance(cur, BaseException) or any(cur is s for s in seen):
-            continue
-        seen.append(cur)
-        if isinstance(cur, OSError) and cur.strerror:
-            return cur.strerror  # e.g. "Connection refused"; never holds a URL
-        todo += [cur.__cause__, cur.__context__, getattr(cur, "reason", None), *cur.args]
-    if any(isinstance(e, TimeoutError | urllib3.exceptions.TimeoutError) for e in seen):
-        return "timed out"
-    return type(exc).__name__
-
-
-def _redact_url(url: str) -> str:
-    """``url`` with any userinfo password replaced by ``***``."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))

@@ -22,7 +22,7 @@ from streamvisor.api import Streamvisor
 from streamvisor.checkpoint import Checkpoint, CheckpointStore, SQLiteCheckpointStore
 from streamvisor.config import Config, ConfigErrors, load_config
 from streamvisor.errors import StreamvisorError
-from streamvisor.redact import Redactor
+from streamvisor.redact import Redactor, redact_fields
 from streamvisor.relay import start_relay
 from streamvisor.states import StreamState
 
@@ -357,7 +357,9 @@ class Daemon:
         snap["started_at"] = self._started_at
         if self._cluster is not None:
             self._cluster.annotate(snap)
-        return snap
+        # The last line of defence for /streams and /metrics: config secrets in any field.
+        result: dict[str, Any] = redact_fields(snap, self._redactor.scrub)
+        return result
 
 
 def _merge_streams(old: Config, new: Config) -> Config:

@@ -1,4 +1,14 @@
-"""Redaction of secrets in URLs, headers and free text (log lines, error messages).
+"""Redaction of secrets in URLs, headers and free text (log lines, error messages, status).
+
+The one module that decides what is secret. Every error message, log line, status field
+(``url``, ``last_error``) and metric goes through it: ``redact_url`` for a URL,
+``redact_text`` for free text, ``Redactor`` when known secret values (config secrets, header
+values) must be masked too, ``redact_fields`` for a whole status mapping. Rules (README
+"Reconnect rules"): URL passwords and lone user names (``https://TOKEN@host``), query and
+fragment parameters named like credentials (``access_token``, ``token``, ``api_key``,
+``key``, ``secret``, ``password``, ``sig``, ``signature``, ``auth``, ``code``, ``session``,
+``credential``...), values of credential headers (``Authorization``, ``Cookie``,
+``X-Api-Key``, ...), ``Bearer``/``Basic`` credentials, and known secret values.
 
 Pure: no I/O, and nothing here raises on odd input. Redaction errs on the side of hiding
 too much: a header or query parameter whose name merely looks secret is masked.
@@ -7,7 +17,8 @@ too much: a header or query parameter whose name merely looks secret is masked.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 __all__ = [
@@ -16,7 +27,9 @@ __all__ = [
     "is_secret_header",
     "is_secret_name",
     "is_secret_param",
+    "redact_fields",
     "redact_headers",
+    "redact_text",
     "redact_url",
 ]
 
@@ -38,7 +51,7 @@ _SECRET_PARAMS = frozenset(
         "code",
     }
 )
-_SECRET_PARAM_PARTS = ("token", "secret", "key", "pass", "sig", "auth")
+_SECRET_PARAM_PARTS = ("token", "secret", "key", "pass", "sig", "auth", "session", "credential")
 
 _SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key"}
@@ -53,8 +66,33 @@ _MIN_SECRET_LENGTH = 4
 _AUTH_SCHEME = re.compile(r"\b(Bearer|Basic)([ \t]+)[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
 # ``//user:password@`` inside any URL-looking text.
 _USERINFO = re.compile(r"//([^/\s:@]*):([^/\s@]+)@")
-# Fallback for URLs that ``urlsplit`` rejects: ``name=value`` pairs after ``?`` or ``&``.
-_QUERY_PAIR = re.compile(r"([?&;])([^=&#\s;]*)=([^&#\s;]*)")
+# ``name=value`` pairs after ``?``, ``&``, ``#``, ``;`` or a blank (query strings in text,
+# and the fallback for URLs that ``urlsplit`` rejects). Values of secret names are masked.
+# A value ends at a separator, or before punctuation that ends a sentence (``...=abc):``).
+_QUERY_PAIR = re.compile(
+    r"(^|[?&#;\s])([^=&#\s;?]+)=([^&#\s;()'\"<>]*?)(?=[&#\s;()'\"<>]|[:.,]+(?:\s|$)|$)"
+)
+# A whole http(s) URL inside text, without trailing sentence punctuation.
+_URL = re.compile(r"https?://[^\s'\"<>()]+?(?=[:.,;]*(?:[\s'\"<>()]|$))", re.IGNORECASE)
+# ``Name: value`` for credential headers echoed in text; a Bearer/Basic value is left to
+# ``_AUTH_SCHEME`` (which keeps the scheme visible).
+_HEADER_PAIR = re.compile(
+    r"(?<![\w-])((?:proxy-)?authorization|set-cookie|cookie|[\w-]*?"
+    r"(?:token|secret|api-?key|password|passwd|session|signature|credential)[\w-]*)"
+    r"([ \t]*:[ \t]*)(?!(?:bearer|basic)[ \t]|\*\*\*)([^\s'\"][^\r\n'\"]*)",
+    re.IGNORECASE,
+)
+_HEADER_HINTS = (
+    "auth",
+    "cookie",
+    "token",
+    "secret",
+    "key",
+    "pass",
+    "session",
+    "signature",
+    "credential",
+)
 
 
 def is_secret_param(name: str) -> bool:
@@ -98,12 +136,18 @@ def _redact_query_match(match: re.Match[str]) -> str:
     return match.group(0)
 
 
-def redact_url(url: str) -> str:
-    """``url`` with its password and secret-looking query values replaced by ``***``.
+def _redact_fragment(fragment: str) -> str:
+    # OAuth implicit flows put tokens in the fragment (``#access_token=...``).
+    return _redact_query(fragment) if "=" in fragment else fragment
 
-    ``https://user:pw@host/p?token=abc&page=2`` becomes
-    ``https://user:***@host/p?token=***&page=2``. Never raises: text that is not a URL comes
-    back with the same substitutions applied as well as they can be.
+
+def redact_url(url: str) -> str:
+    """``url`` with its credentials replaced by ``***``.
+
+    ``https://user:pw@host/p?token=abc&page=2#sig=x`` becomes
+    ``https://user:***@host/p?token=***&page=2#sig=***``; a lone user name (a token, by
+    convention) becomes ``***@``. Never raises: text that is not a URL comes back with the
+    same substitutions applied as well as they can be.
     """
     if not isinstance(url, str):
         return MASK
@@ -113,13 +157,61 @@ def redact_url(url: str) -> str:
         userinfo, at, hostport = netloc.rpartition("@")
         if at:
             user, colon, _password = userinfo.partition(":")
-            if colon:
-                netloc = f"{user}:{MASK}@{hostport}"
+            netloc = f"{user}:{MASK}@{hostport}" if colon else f"{MASK}@{hostport}"
         query = _redact_query(parts.query) if parts.query else parts.query
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        fragment = _redact_fragment(parts.fragment)
+        return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
     except ValueError:
         text = _USERINFO.sub(lambda m: f"//{m.group(1)}:{MASK}@", url)
         return _QUERY_PAIR.sub(_redact_query_match, text)
+
+
+def _redact_header_match(match: re.Match[str]) -> str:
+    name, sep, _value = match.groups()
+    return f"{name}{sep}{MASK}" if is_secret_header(name) else match.group(0)
+
+
+def _redact_patterns(text: str) -> str:
+    """Credential patterns in free text: URLs, query pairs, headers, Bearer/Basic."""
+    if "://" in text:
+        text = _URL.sub(lambda m: redact_url(m.group(0)), text)
+    if "=" in text:
+        text = _QUERY_PAIR.sub(_redact_query_match, text)
+    lowered = text.lower()
+    if ":" in text and any(hint in lowered for hint in _HEADER_HINTS):
+        text = _HEADER_PAIR.sub(_redact_header_match, text)
+    if "bearer" in lowered or "basic" in lowered:
+        text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    if "@" in text:
+        text = _USERINFO.sub(lambda m: f"//{m.group(1)}:{MASK}@", text)
+    return text
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """Free text (an error message, a log line) with every credential masked.
+
+    Masks URLs' credentials (as ``redact_url``), ``name=value`` pairs with a secret-looking
+    name, ``Name: value`` of credential headers, ``Bearer``/``Basic`` credentials, and
+    the given ``secrets`` (values of four characters or more). Never raises.
+    """
+    if not isinstance(text, str):
+        return MASK
+    if secrets:
+        return Redactor(secrets).scrub(text)
+    return _redact_patterns(text)
+
+
+def redact_fields(value: Any, scrub: Callable[[str], str] = redact_text) -> Any:
+    """A copy of a status value (mappings, lists, tuples) with ``scrub`` applied to every
+    string in it, keys excepted. Other values are returned as they are; nothing is mutated.
+    """
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return {k: redact_fields(v, scrub) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_fields(v, scrub) for v in value]
+    return value
 
 
 class Redactor:
@@ -166,9 +258,4 @@ class Redactor:
         pattern = self._compiled()
         if pattern is not None:
             text = pattern.sub(MASK, text)
-        lowered = text.lower()
-        if "bearer" in lowered or "basic" in lowered:
-            text = _AUTH_SCHEME.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
-        if "@" in text:
-            text = _USERINFO.sub(lambda m: f"//{m.group(1)}:{MASK}@", text)
-        return text
+        return _redact_patterns(text)

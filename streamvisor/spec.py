@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 HeadersArg = Mapping[str, str] | Callable[[], Mapping[str, str]]
 
-DEFAULT_MAX_EVENT_SIZE = 1 << 20
+DEFAULT_MAX_EVENT_SIZE = 8 << 20
+"""8 MiB: LaunchDarkly's SSE contract tests send 5 MiB events; an event past the limit
+fails its connection with a WARNING naming the limit, never silently skipped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,8 @@ class StreamSpec:
         breaker: circuit breaker policy.
         dedup_window: how many recent event ids to remember for duplicate suppression.
         last_event_id: Last-Event-ID for the very first request (e.g. from a checkpoint).
-        max_event_size: cap, in bytes, on one line or one event; larger input is an error.
+        max_event_size: cap, in bytes, on one line or one event (8 MiB by default);
+            larger input fails the connection (``LineTooLongError``) and is never skipped.
         max_redirects: redirects followed per attempt.
         verify: TLS verification (bool or a CA bundle path).
         handler: optional protocol hooks (see ``streamvisor.hooks.ProtocolHandler``).

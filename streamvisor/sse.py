@@ -27,7 +27,8 @@ __all__ = ["DEFAULT_MAX_SIZE", "Decoder", "Event", "format_timestamp", "to_jsonl
 
 _dumps = orjson.dumps
 
-DEFAULT_MAX_SIZE = 1 << 20
+DEFAULT_MAX_SIZE = 8 << 20
+"""Default cap on buffered input, bytes (as ``StreamSpec.max_event_size``)."""
 
 
 class Event(NamedTuple):

@@ -19,12 +19,12 @@ from typing import TextIO
 
 from streamvisor.api import Streamvisor
 from streamvisor.backoff import BackoffPolicy, RestartLimit
-from streamvisor.connection import Connection, cookie_session
 from streamvisor.logsetup import configure_logging
 from streamvisor.redact import Redactor, is_secret_header
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event, to_jsonl
 from streamvisor.states import StreamState
+from streamvisor.upstream.connector import HTTPConnector
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -141,8 +141,12 @@ def upstream_spec(args: argparse.Namespace, name: str) -> StreamSpec:
         backoff=BackoffPolicy(
             initial=args.backoff_initial,
             max=max(args.backoff_max, args.backoff_initial),
+            multiplier=args.backoff_multiplier,
             jitter=args.backoff_jitter,
+            reset_after=args.backoff_reset_after,
+            max_retry_after=args.max_retry_after,
         ),
+        max_event_size=args.max_event_size,
         max_attempts=args.max_attempts,
         max_restarts=RestartLimit(count=0),
         breaker=BreakerPolicy(failures=0),
@@ -168,15 +172,10 @@ def run_tail(args: argparse.Namespace) -> int:
             ended.append(state)
             done.set()
 
-    # One stream, one cookie jar: cookies set by the server come back on every reconnect,
-    # as with a browser's EventSource (the daemon's shared session keeps none).
-    session = cookie_session()
-
-    def connect(spec: StreamSpec, last_event_id: str | None) -> Connection:
-        return Connection(spec, last_event_id, session=session)
-
+    # As in the daemon and the API: cookies set by the server come back on every
+    # reconnect, as with a browser's EventSource (one jar per stream).
     sink = TailSink(sys.stdout, args.format, args.max_events, done)
-    sv = Streamvisor([spec], on_state=on_state, connect=connect)
+    sv = Streamvisor([spec], on_state=on_state, connect=HTTPConnector())
     sv.add_sink(sink)  # block: a slow terminal slows the stream, nothing is lost
     try:
         sv.start()
@@ -189,8 +188,6 @@ def run_tail(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         sv.stop(timeout=2.0)
         return EXIT_INTERRUPTED
-    finally:
-        session.close()
     if sink.broken:
         _silence_stdout()
         return EXIT_OK

@@ -35,7 +35,7 @@ from streamvisor.actors.messages import (
 from streamvisor.actors.scheduler import Schedule, tell_later
 from streamvisor.actors.stream import ConnectionFactory, StreamActor, StreamControl
 from streamvisor.errors import ConnectError
-from streamvisor.redact import redact_url
+from streamvisor.redact import redact_text, redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.states import BreakerState, StreamState
 from streamvisor.supervision import Decision, Kind, Outcome, RestartPolicy
@@ -238,7 +238,8 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             except Exception:
                 log.exception("should_retry hook of stream %s failed", entry.spec.name)
         if override is False:
-            return Decision(Kind.FAIL, 0.0, f"should_retry refused: {outcome.error}", "permanent")
+            reason = redact_text(f"should_retry refused: {outcome.error}")
+            return Decision(Kind.FAIL, 0.0, reason, "permanent")
         decision = entry.policy.decide(outcome, self._clock(), hint)
         if override is True and decision.kind is not Kind.RESTART:
             retryable = ConnectError(f"{outcome.error} (retried by the should_retry hook)")
@@ -273,21 +274,16 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         entry.restarts += 1
         if entry.policy.breaker is BreakerState.OPEN:
             log.warning(
-                "stream %s: circuit breaker open after %d failures; next attempt in %.1fs",
+                "stream %s: circuit breaker open after %d failures (last: %s); "
+                "next attempt in %.1fs",
                 name,
                 entry.policy.consecutive_failures,
+                decision.reason,
                 decision.delay,
                 extra={**extra, "delay": round(decision.delay, 3)},
             )
         else:
-            log.info(
-                "stream %s reconnecting to %s in %.3fs: %s",
-                name,
-                entry.url,
-                decision.delay,
-                decision.reason,
-                extra={**extra, "delay": round(decision.delay, 3)},
-            )
+            _log_restart(name, entry.url, decision)
         self._set_state(entry, StreamState.RECONNECTING)
         if decision.delay <= 0:
             entry.policy.probe_due()
@@ -425,6 +421,33 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             }
             for name, e in self._entries.items()
         }
+
+
+def _log_restart(name: str, url: str, decision: Decision) -> None:
+    """INFO for every restart; WARNING for the loud failures the policy picks (first of a
+    kind, attempts 1, 2, 4, 8, ...): each with stream, redacted URL, cause, attempt, delay."""
+    extra: dict[str, Any] = {"stream": name, "url": url, "reason": decision.reason}
+    extra.update(delay=round(decision.delay, 3), attempt=decision.attempt)
+    if decision.failure_class is None:
+        log.info(
+            "stream %s (%s): %s; reconnecting in %.2fs",
+            name,
+            url,
+            decision.reason,
+            decision.delay,
+            extra=extra,
+        )
+        return
+    log.log(
+        logging.WARNING if decision.loud else logging.INFO,
+        "stream %s (%s): %s; attempt %d, reconnecting in %.2fs",
+        name,
+        url,
+        decision.reason,
+        decision.attempt,
+        decision.delay,
+        extra=extra,
+    )
 
 
 def _stop_quietly(ref: pykka.ActorRef[Any]) -> None:

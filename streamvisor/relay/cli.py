@@ -16,14 +16,13 @@ from types import FrameType
 from typing import Any
 
 from streamvisor.api import Streamvisor
-from streamvisor.connection import Connection, cookie_session
 from streamvisor.logsetup import configure_logging
 from streamvisor.relay.feed import attach
 from streamvisor.relay.server import RelayError, RelayServer
 from streamvisor.relay.settings import RelayConfig
-from streamvisor.spec import StreamSpec
 from streamvisor.states import StreamState
 from streamvisor.tail import upstream_redactor, upstream_spec
+from streamvisor.upstream.connector import HTTPConnector
 
 __all__ = ["parse_listen", "run_relay"]
 
@@ -83,12 +82,8 @@ def run_relay(args: argparse.Namespace) -> int:
             ended.append(state)
             done.set()
 
-    session = cookie_session()  # one upstream, one cookie jar, as a browser would keep
-
-    def connect(spec: StreamSpec, last_event_id: str | None) -> Connection:
-        return Connection(spec, last_event_id, session=session)
-
-    sv = Streamvisor([spec], on_state=on_state, connect=connect)
+    # One cookie jar per stream (the connector's), kept across reconnects as a browser does.
+    sv = Streamvisor([spec], on_state=on_state, connect=HTTPConnector())
     server = RelayServer(config)
     feed = attach(sv, server.publish, config.streams)
     previous: dict[int, Any] = {}
@@ -111,7 +106,6 @@ def run_relay(args: argparse.Namespace) -> int:
         sv.stop(timeout=5.0)
         feed.close()
         server.stop()
-        session.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if ended and ended[0] is StreamState.FAILED:

@@ -48,7 +48,8 @@ def test_events_come_in_order_and_replays_after_a_reconnect_come_once(
         assert stream.handle is not None
         assert stream.handle.name == "/events"
         assert stream.handle.last_event_id == "5"
-        assert stream.handle.state is streamvisor.StreamState.CONNECTED
+        handle = stream.handle
+        assert wait_until(lambda: handle.state is streamvisor.StreamState.CONNECTED, DEADLINE)
     assert got == ["1", "2", "3", "4", "5"]
     assert sse_server.requests[1].headers.get("Last-Event-ID") == "3"
 
