@@ -23,6 +23,7 @@ from streamvisor.actors.hub import FLUSH_ALL, OVERFLOW_POLICIES, POSITIONS, HubA
 from streamvisor.actors.messages import (
     AddStream,
     Close,
+    Publish,
     Reconnect,
     RemoveStream,
     SeedDedup,
@@ -84,7 +85,10 @@ class Streamvisor:
             self._specs[spec.name] = spec
         self._dedup_window = dedup_window
         self._checkpoints = dict(checkpoints or {})
-        self._connect = connect or _default_connect
+        from streamvisor.upstream.mcp.registry import McpStreams
+
+        self._mcp = McpStreams(self._publish_extra)  # kind: mcp sessions, sv.call
+        self._connect = connect or self._mcp.connector(_default_connect)
         self._rng = rng
         self._on_state = on_state
         self._scheduler = Scheduler()
@@ -197,6 +201,7 @@ class Streamvisor:
             hub.stop(block=True, timeout=_remaining(deadline))
         except (pykka.Timeout, pykka.ActorDeadError):
             log.warning("hub did not drain within %.1fs", timeout)
+        self._mcp.close(timeout=min(2.0, _remaining(deadline)))  # DELETE MCP sessions
         self._scheduler.stop()
 
     def __enter__(self) -> Streamvisor:
@@ -347,10 +352,38 @@ class Streamvisor:
                 info.setdefault("dedup_dropped", 0)
                 info.setdefault("reused_ids", 0)
                 info.setdefault("subscribers", {})
+                mcp = self._mcp.status(name)
+                if mcp is not None:
+                    info["mcp"] = mcp
         else:
             for name, spec in self._specs.items():
                 streams[name] = {"state": StreamState.DISCONNECTED.value, "url": spec.url}
         return {"streams": streams, "subscribers": subscribers}
+
+    def call(
+        self,
+        stream: str,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        timeout: float = 30.0,
+        idempotent: bool = False,
+    ) -> Any:
+        """Send a JSON-RPC request on a ``kind: mcp`` stream's session; return its result.
+
+        Progress and log notifications on the call's answer stream are published as the
+        stream's events. See ``streamvisor.upstream.mcp.invoke`` for the rules.
+
+        Raises:
+            KeyError: no started ``kind: mcp`` stream of that name.
+            McpCallError: a JSON-RPC error, or an answer that could not be resumed
+                (``McpTimeoutError``, also a ``TimeoutError``, after ``timeout`` seconds).
+        """
+        return self._mcp.call(stream, method, params, timeout=timeout, idempotent=idempotent)
+
+    def _publish_extra(self, stream: str, events: Sequence[Any]) -> None:
+        if self._hub is not None:
+            self._hub.tell(Publish(stream, list(events)))
 
     def positions(self) -> Positions:
         """Checkpoint positions: per stream, the Last-Event-ID every sink has written."""
