@@ -375,11 +375,18 @@ class Streamvisor:
         stream's events. See ``streamvisor.upstream.mcp.invoke`` for the rules.
 
         Raises:
-            KeyError: no started ``kind: mcp`` stream of that name.
+            KeyError: no ``kind: mcp`` stream of that name.
             McpCallError: a JSON-RPC error, or an answer that could not be resumed
                 (``McpTimeoutError``, also a ``TimeoutError``, after ``timeout`` seconds).
         """
-        return self._mcp.call(stream, method, params, timeout=timeout, idempotent=idempotent)
+        return self._mcp.call(
+            stream,
+            method,
+            params,
+            timeout=timeout,
+            idempotent=idempotent,
+            spec=self._specs.get(stream),
+        )
 
     def _publish_extra(self, stream: str, events: Sequence[Any]) -> None:
         if self._hub is not None:

@@ -75,15 +75,21 @@ class McpStreams:
         *,
         timeout: float = 30.0,
         idempotent: bool = False,
+        spec: StreamSpec | None = None,
     ) -> Any:
         """Send one request on stream ``name``'s session; see ``Streamvisor.call``.
 
+        Args:
+            spec: the stream's spec, to make its session before its first connection.
+
         Raises:
-            KeyError: no ``kind: mcp`` stream of that name has started.
+            KeyError: no ``kind: mcp`` stream of that name.
         """
         stream = self.get(name)
+        if stream is None and spec is not None and spec.kind == "mcp":
+            stream = self.stream(spec)
         if stream is None:
-            raise KeyError(f"no MCP stream named {name!r} (is it kind: mcp and started?)")
+            raise KeyError(f"no MCP stream named {name!r} (is it kind: mcp?)")
         return invoke(stream, method, params, timeout=timeout, idempotent=idempotent)
 
     def status(self, name: str) -> dict[str, Any] | None:

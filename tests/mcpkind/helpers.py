@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from streamvisor.backoff import BackoffPolicy
-from streamvisor.spec import StreamSpec
+from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
 
 FAST = BackoffPolicy(initial=0.05, max=0.2, jitter=0.0)
@@ -21,6 +21,7 @@ def mcp_spec(url: str, name: str = "tools", **mcp: Any) -> StreamSpec:
         kind="mcp",
         mcp=options,
         backoff=FAST,
+        breaker=BreakerPolicy(failures=0),  # a restarting test server must not park it
         read_timeout=10.0,
         connect_timeout=2.0,
     )

@@ -10,8 +10,8 @@ import pytest
 
 from streamvisor.api import Streamvisor
 from tests.conftest import CollectorHandle, wait_until
-from tests.mcp.helpers import data, mcp_spec, of, seqs
 from tests.mcp_fake import FakeMcp
+from tests.mcpkind.helpers import data, mcp_spec, of, seqs
 
 
 @pytest.fixture
