@@ -119,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up (exit 1) after N failed attempts in a row (default: retry forever)",
     )
     tail.add_argument("--format", default="jsonl", choices=["jsonl", "text"])
+    tail.add_argument(
+        "--mcp",
+        action="store_true",
+        help="the URL is an MCP server: keep a session and print its messages",
+    )
     _add_logging(tail, "warning")
 
     run = sub.add_parser("run", help="run the daemon from a YAML config until SIGTERM")
@@ -138,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
     _add_logging(demo, "warning")
+
+    from streamvisor.upstream.mcp.cli import add_parser as add_mcp
+
+    add_mcp(sub, _header, _positive_float, _add_logging)
     return parser
 
 
@@ -171,6 +180,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from streamvisor.demo import run_demo
 
             return run_demo(args)
+        if args.command == "mcp":
+            from streamvisor.upstream.mcp.cli import run_call
+
+            if args.mcp_command is None:
+                print("streamvisor mcp: choose an action: call", file=sys.stderr)
+                return EXIT_USAGE
+            return run_call(args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_USAGE

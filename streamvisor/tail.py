@@ -120,6 +120,12 @@ def run_tail(args: argparse.Namespace) -> int:
         redactor.add(password)
     handler = configure_logging(args.log_level, args.log_format, redactor=redactor)
     handler.addFilter(_DropFinal())
+    mcp = getattr(args, "mcp", False)
+    if mcp and (args.method != "GET" or args.data is not None):
+        print(
+            "streamvisor tail: --mcp makes its own requests (no --method/--data)", file=sys.stderr
+        )
+        return EXIT_USAGE
     try:
         spec = StreamSpec(
             name="tail",
@@ -140,6 +146,7 @@ def run_tail(args: argparse.Namespace) -> int:
             # longer than --backoff-max: no restart-intensity limit, no breaker cool-down.
             max_restarts=RestartLimit(count=0),
             breaker=BreakerPolicy(failures=0),
+            kind="mcp" if mcp else "sse",
         )
     except ValueError as exc:
         print(f"streamvisor tail: {redactor.scrub(str(exc))}", file=sys.stderr)
@@ -161,7 +168,8 @@ def run_tail(args: argparse.Namespace) -> int:
         return Connection(spec, last_event_id, session=session)
 
     sink = TailSink(sys.stdout, args.format, args.max_events, done)
-    sv = Streamvisor([spec], on_state=on_state, connect=connect)
+    # kind: mcp goes through Streamvisor's own connector (the stream's MCP session).
+    sv = Streamvisor([spec], on_state=on_state, connect=None if mcp else connect)
     sv.add_sink(sink, overflow="drop_newest", buffer=1_000_000)
     try:
         sv.start()

@@ -7,6 +7,7 @@ calls ``read_options`` to get every problem with its line instead.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -145,7 +146,9 @@ def read_options(value: Mapping[str, Any], report: Report) -> McpOptions | None:
 
     for key, raw in value.items():
         if key not in MCP_KEYS:
-            bad(str(key), f"unknown key (expected one of {', '.join(MCP_KEYS)})")
+            close = difflib.get_close_matches(str(key), MCP_KEYS, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else f"expected {', '.join(MCP_KEYS)}"
+            bad(str(key), f"unknown key ({hint})")
             continue
         reader = _READERS[key]
         parsed = reader(key, raw, bad)
