@@ -114,6 +114,14 @@ class FakeMcp:
                 sess.log.append((f"{sess.index}-{next(self._ids)}", json.dumps(msg)))
             self._cond.notify_all()
 
+    def notify_batch(self, methods: list[str]) -> None:
+        """One SSE event holding a 2025-03-26 JSON-RPC batch array of notifications."""
+        with self._cond:
+            for sess in self.sessions.values():
+                batch = [{"jsonrpc": "2.0", "method": m, "params": {}} for m in methods]
+                sess.log.append((f"{sess.index}-{next(self._ids)}", json.dumps(batch)))
+            self._cond.notify_all()
+
     def expire_all(self) -> None:
         """Forget every session (their GET streams end): the next request gets 404."""
         with self._cond:

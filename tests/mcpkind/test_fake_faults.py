@@ -193,3 +193,52 @@ def test_sessions_that_expire_at_once_back_off_until_restart_intensity_trips(
     assert 4 <= len(inits) <= 6
     gaps = [b.at - a.at for a, b in itertools.pairwise(inits)]
     assert all(g >= 0.04 for g in gaps)
+
+
+def test_a_batch_array_becomes_one_event_per_message_with_the_id_on_the_last(
+    fake: FakeMcp, make_sv: Callable[..., Streamvisor], collector: CollectorHandle
+) -> None:
+    sv = make_sv([mcp_spec(fake.url, protocol_versions=["2025-03-26"])])
+    sv.subscribe(collector.ref)
+    sv.start()
+    assert wait_until(lambda: _listening(sv))
+    fake.notify_batch(["notifications/a", "notifications/b"])
+    assert collector.wait_for(2)
+    a, b = collector.events[:2]
+    assert (a.event, b.event) == ("notifications/a", "notifications/b")
+    assert a.id is None and b.id is not None
+    assert "MCP-Protocol-Version" not in fake.seen("GET")[0].headers  # none for 2025-03-26
+
+
+def test_an_events_filter_selects_by_json_rpc_method(
+    fake: FakeMcp,
+    make_sv: Callable[..., Streamvisor],
+    make_collector: Callable[[], CollectorHandle],
+) -> None:
+    only, everything = make_collector(), make_collector()
+    sv = make_sv([mcp_spec(fake.url)])
+    sv.subscribe(only.ref, events=["notifications/resources/updated"])
+    sv.subscribe(everything.ref)
+    sv.start()
+    assert wait_until(lambda: _listening(sv))
+    fake.notify("notifications/message", {"data": {"n": 1}})
+    fake.notify("notifications/resources/updated", {"uri": "file:///a"})
+    assert everything.wait_for(2)
+    assert only.wait_for(1)
+    assert [e.event for e in only.events] == ["notifications/resources/updated"]
+
+
+def test_sv_call_on_a_session_and_a_404_reinitializes_once(
+    fake: FakeMcp, make_sv: Callable[..., Streamvisor]
+) -> None:
+    sv = make_sv([mcp_spec(fake.url, listen="none")])
+    sv.start()
+    assert sv.call("tools", "tools/call", {"name": "x"}, timeout=5) == {"echo": {"name": "x"}}
+    fake.expire_all()
+    assert sv.call("tools", "tools/call", {"name": "y"}, timeout=5) == {"echo": {"name": "y"}}
+    assert len(fake.seen("POST", "initialize")) == 2
+    from streamvisor.upstream.mcp.jsonrpc import McpCallError
+
+    with pytest.raises(McpCallError) as info:
+        sv.call("tools", "tools/call", {"name": "fail"}, timeout=5)
+    assert info.value.code == -32000
