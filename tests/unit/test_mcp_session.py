@@ -169,3 +169,25 @@ def test_server_requests_are_labelled_by_known_method_else_other() -> None:
     for method in ("ping", "ping", "sampling/createMessage", "x/unknown"):
         s.server_request(method)
     assert s.server_requests == {"ping": 2, "sampling/createMessage": 1, "other": 1}
+
+
+def test_prometheus_families_for_mcp_streams_only() -> None:
+    from prometheus_client import generate_latest
+
+    from streamvisor.metrics import build_registry
+
+    s = ready()
+    s.expire("sid-1")
+    s.initialized(Era.STREAMABLE, "sid-2", "2025-11-25")
+    s.resumes["ok"] = 4
+    s.server_request("ping")
+    s.opened()
+    status = {"streams": {"tools": {"state": "connected", "mcp": s.snapshot()}, "plain": {}}}
+    text = generate_latest(build_registry(lambda: status)).decode()
+    assert 'streamvisor_mcp_initialize_total{stream="tools"} 2.0' in text
+    assert 'streamvisor_mcp_session_expired_total{stream="tools"} 1.0' in text
+    assert 'streamvisor_mcp_resume_total{outcome="ok",stream="tools"} 4.0' in text
+    assert 'streamvisor_mcp_server_requests_total{method="ping",stream="tools"} 1.0' in text
+    assert 'streamvisor_mcp_listen_state{state="connected",stream="tools"} 1.0' in text
+    assert 'stream="plain"' not in text.split("streamvisor_mcp_", 1)[1]
+    assert "sid-2" not in text
