@@ -23,10 +23,10 @@ from typing import Any
 from streamvisor.connection import Connection
 from streamvisor.errors import ConnectError, HTTPStatusError, StreamError, StreamProtocolError
 from streamvisor.spec import StreamSpec
-from streamvisor.sse import Decoder, Event
-from streamvisor.upstream.mcp import jsonrpc, modern
+from streamvisor.upstream.mcp import jsonrpc
 from streamvisor.upstream.mcp.call import StatusAnswer
 from streamvisor.upstream.mcp.jsonrpc import McpCallError
+from streamvisor.upstream.mcp.normalise import Normaliser
 from streamvisor.upstream.mcp.session import EndVerdict, Era, GetVerdict, ListenPhase
 from streamvisor.upstream.mcp.stream import LegacySseRequired, McpStream
 from streamvisor.upstream.mcp.transport import ACCEPT_BOTH, request_headers
@@ -63,16 +63,11 @@ class McpConnection:
         self._interrupted = False
         self._wake = threading.Event()
         self._segment: Connection | None = None
-        self._decoder = Decoder()
-        self._sent_cursor = False
-        self._received = False
-        self._counted_resume = False
-        self._graceful = False
+        self._norm = Normaliser(stream)
         self._reopen = False
         self._eof = False
         self._gen = -1
         self._inits_at_start = 0
-        self._listen_id: str | None = None
         self._out = bytearray()
         self.reader: int | None = None  # thread id of open()/read()
 
@@ -104,7 +99,7 @@ class McpConnection:
             StreamError: the listening channel failed (the supervisor reconnects).
         """
         while True:
-            pending = self._st.take_synthetic()
+            pending = self._st.mail.take()
             if pending or self._out:
                 out = pending + bytes(self._out)
                 self._out.clear()
@@ -122,7 +117,7 @@ class McpConnection:
                     return b""
                 raise
             if chunk:
-                self._out += self._translate(chunk)
+                self._out += self._norm.feed(chunk)
                 continue
             if self._interrupted:
                 return b""
@@ -227,8 +222,7 @@ class McpConnection:
             conn.close()
             self._segment = None
             return self._get_refused(exc, sent_cursor, session_id, deadline)
-        self._decoder = Decoder(last_event_id=s.cursor)
-        self._sent_cursor, self._received, self._counted_resume = sent_cursor, False, False
+        self._norm = Normaliser(st, last_event_id=s.cursor, sent_cursor=sent_cursor)
         self._gen = s.generation
         s.opened()
         return True
@@ -276,88 +270,29 @@ class McpConnection:
         """POST ``subscriptions/listen`` and wait for its acknowledgment (2026-07-28
         basic/patterns/subscriptions: the first message MUST be the ack)."""
         st, s = self._st, self._st.session
-        self._listen_id = f"listen-{st.next_id()}"
+        listen_id = f"listen-{st.next_id()}"
         params = {"notifications": st.options.filter_dict()}
-        message, extra = st.prepare(
-            jsonrpc.request(self._listen_id, "subscriptions/listen", params)
-        )
+        message, extra = st.prepare(jsonrpc.request(listen_id, "subscriptions/listen", params))
         extra["Accept"] = ACCEPT_BOTH
         conn = Connection(self._segment_spec("POST", extra, message), None, session=st.http)
         if not self._attach(conn):
             return
         s.listen = ListenPhase.CONNECTING
         conn.open()
-        self._decoder = Decoder()
-        self._graceful = False
+        self._norm = Normaliser(st, listen_id=listen_id)
         self._gen = s.generation
-        acked = [False]
-        while not acked[0]:
+        while not self._norm.acked:
             chunk = conn.read()
             if not chunk:
                 if self._interrupted:
                     return
                 raise ConnectError(f"{st.url_shown}: subscription closed before its acknowledgment")
-            self._out += self._translate(chunk, acked)
+            self._out += self._norm.feed(chunk)
         s.opened()
         if s.listens > 1:
             st.queue_synthetic(RESYNC, {"reason": "relisten", "listens": s.listens})
 
     # -- reading -----------------------------------------------------------------------------
-    def _translate(self, chunk: bytes, acked: list[bool] | None = None) -> bytes:
-        """Decode one chunk of the upstream stream into normalised event bytes."""
-        return self.convert(self._decoder.feed(chunk), acked)
-
-    def convert(self, events: list[Event], acked: list[bool] | None = None) -> bytes:
-        """Normalise decoded upstream events (housekeeping absorbed, cursor tracked)."""
-        s = self._st.session
-        out = bytearray()
-        emitted_id: str | None = None
-        for ev in events:
-            messages = jsonrpc.parse_messages(ev.data)
-            if messages is None:
-                continue  # keep-alive events with non-JSON data (go-sdk#1175)
-            self._received = True
-            last = len(messages) - 1
-            for i, msg in enumerate(messages):
-                if self._absorb(msg, acked):
-                    continue
-                data = ev.data if last == 0 else jsonrpc.dumps(msg)
-                eid = ev.id if i == last else None
-                out += jsonrpc.encode_event(jsonrpc.event_name(msg), data, eid)
-                emitted_id = eid if eid is not None else emitted_id
-        if s.era is Era.STREAMABLE:
-            lid = self._decoder.last_event_id
-            if (lid or None) != s.cursor:
-                if self._sent_cursor and not self._counted_resume:
-                    s.resumed()
-                    self._counted_resume = True
-                self._received = True
-                s.saw(lid)
-                if emitted_id != lid:
-                    out += f"id: {lid}\n\n".encode() if lid else b"id\n\n"
-            retry = self._decoder.retry
-            if retry is not None and retry != s.retry_ms:
-                s.retry_ms = retry
-                out += f"retry: {retry}\n\n".encode()
-        return bytes(out)
-
-    def _absorb(self, msg: dict[str, Any], acked: list[bool] | None) -> bool:
-        """Handle housekeeping messages; True when ``msg`` is not to be published."""
-        st = self._st
-        if jsonrpc.is_request(msg):
-            st.answer(msg)
-            return msg.get("method") == "ping"
-        if jsonrpc.is_response(msg):
-            if self._listen_id is not None and modern.is_graceful_end(msg, self._listen_id):
-                self._graceful = True
-                return True
-            return st.resolve(msg)
-        if msg.get("method") == modern.ACK_METHOD and self._listen_id is not None:
-            if acked is not None:
-                acked[0] = True
-            return True
-        return False
-
     def _segment_ended(self) -> None:
         """The listening response ended cleanly: poll, re-listen, or end the attempt."""
         st, s = self._st, self._st.session
@@ -368,7 +303,7 @@ class McpConnection:
             self._reopen_on(self._deadline())
             return
         if s.era is Era.MODERN:
-            if not self._graceful:
+            if not self._norm.graceful:
                 raise ConnectError(
                     f"{st.url_shown}: the subscription closed without the server's graceful end"
                 )
@@ -378,7 +313,7 @@ class McpConnection:
         if s.era is Era.LEGACY_SSE:
             self._eof = True
             return
-        verdict = s.end_verdict(self._received, self._sent_cursor)
+        verdict = s.end_verdict(self._norm.received, self._norm.sent_cursor)
         if verdict is EndVerdict.END:
             self._eof = True
             return
@@ -433,14 +368,16 @@ class McpConnection:
     def attach(self, conn: Connection) -> bool:
         return self._attach(conn)
 
-    def feed(self, decoder: Decoder) -> None:
-        self._decoder = decoder
+    @property
+    def normaliser(self) -> Normaliser:
+        return self._norm
+
+    @normaliser.setter
+    def normaliser(self, value: Normaliser) -> None:
+        self._norm = value
 
     def buffer(self, data: bytes) -> None:
         self._out += data
-
-    def translate(self, chunk: bytes) -> bytes:
-        return self._translate(chunk)
 
     @property
     def interrupted(self) -> bool:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from streamvisor.connection import Connection
 from streamvisor.errors import ConnectError, StreamProtocolError
-from streamvisor.sse import Decoder
 from streamvisor.upstream.mcp import jsonrpc
 from streamvisor.upstream.mcp.call import McpTimeoutError, exchange, result_of
+from streamvisor.upstream.mcp.normalise import Normaliser
 from streamvisor.upstream.mcp.session import Era, ListenPhase
 
 if TYPE_CHECKING:
@@ -52,8 +52,8 @@ def open_legacy(conn: McpConnection, deadline: float) -> None:
         return
     s.listen = ListenPhase.CONNECTING
     segment.open()
-    decoder = Decoder()
-    conn.feed(decoder)
+    norm = conn.normaliser = Normaliser(st)
+    decoder = norm.decoder
     endpoint: str | None = None
     while endpoint is None:
         chunk = segment.read()
@@ -65,7 +65,7 @@ def open_legacy(conn: McpConnection, deadline: float) -> None:
         for i, ev in enumerate(events):
             if ev.event == "endpoint":
                 endpoint = endpoint_url(st.spec.url, ev.data)
-                conn.buffer(conn.convert(events[i + 1 :]))
+                conn.buffer(norm.convert(events[i + 1 :]))
                 break
     s.endpoint = endpoint
 
@@ -96,7 +96,7 @@ def legacy_request(conn: McpConnection, message: dict[str, Any], deadline: float
     """
     st = conn.stream
     msg_id = message["id"]
-    slot = st.expect(msg_id)
+    slot = st.mail.expect(msg_id)
     try:
         response = exchange(st.target(), message, deadline, st.side_message, resumable=False)
         if response is not None:
@@ -107,11 +107,11 @@ def legacy_request(conn: McpConnection, message: dict[str, Any], deadline: float
                 chunk = segment.read() if segment is not None else b""
                 if not chunk:
                     raise ConnectError(f"{st.url_shown}: the HTTP+SSE stream closed")
-                conn.buffer(conn.translate(chunk))
+                conn.buffer(conn.normaliser.feed(chunk))
                 if not slot and st.clock() >= deadline:
                     raise McpTimeoutError(f"no answer to {message.get('method')} in time")
-        elif not st.wait_answer(slot, deadline):
+        elif not st.mail.wait(slot, deadline):
             raise McpTimeoutError(f"no answer to {message.get('method')} in time")
         return result_of(slot[0])
     finally:
-        st.forget(msg_id)
+        st.mail.forget(msg_id)

@@ -25,6 +25,7 @@ from streamvisor.sse import Event
 from streamvisor.upstream.mcp import jsonrpc, modern
 from streamvisor.upstream.mcp.call import StatusAnswer, Target, exchange, result_of
 from streamvisor.upstream.mcp.jsonrpc import McpCallError
+from streamvisor.upstream.mcp.mailbox import Mailbox
 from streamvisor.upstream.mcp.options import McpOptions, parse_options
 from streamvisor.upstream.mcp.session import Era, McpSession, valid_session_id
 from streamvisor.upstream.mcp.transport import delete, request_headers
@@ -78,8 +79,7 @@ class McpStream:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._ids = itertools.count(1)
-        self._synthetic: list[bytes] = []
-        self._pending: dict[Any, list[dict[str, Any]]] = {}
+        self.mail = Mailbox(clock)
         self.listener: Listener | None = None
         self.legacy_request: Callable[[dict[str, Any], float], Any] | None = None
         self.restart_reason = "expired"
@@ -343,50 +343,10 @@ class McpStream:
         except Exception:
             log.exception("stream %s: publishing call messages failed", self.spec.name)
 
-    # -- synthetic events and pending answers ------------------------------------------------
     def queue_synthetic(self, event: str, data: dict[str, Any]) -> None:
-        """Queue an ``mcp/...`` event for the listening stream to emit (empty ``id:`` for a
-        new session, so the old session's Last-Event-ID is not resumed or checkpointed)."""
-        block = jsonrpc.encode_event(
-            event, jsonrpc.dumps(data), "" if event == SESSION_RESTARTED else None
-        )
-        with self._lock:
-            self._synthetic.append(block)
-
-    def take_synthetic(self) -> bytes:
-        with self._lock:
-            out, self._synthetic = b"".join(self._synthetic), []
-        return out
-
-    def expect(self, msg_id: Any) -> list[dict[str, Any]]:
-        """Register interest in the response to ``msg_id`` arriving on the listening stream."""
-        slot: list[dict[str, Any]] = []
-        with self._lock:
-            self._pending[msg_id] = slot
-        return slot
-
-    def forget(self, msg_id: Any) -> None:
-        with self._lock:
-            self._pending.pop(msg_id, None)
-
-    def resolve(self, msg: dict[str, Any]) -> bool:
-        """A response arrived on the listening stream: hand it to its waiter, if any."""
-        with self._changed:
-            slot = self._pending.pop(msg.get("id"), None)
-            if slot is None:
-                return False
-            slot.append(msg)
-            self._changed.notify_all()
-        return True
-
-    def wait_answer(self, slot: list[dict[str, Any]], deadline: float) -> bool:
-        with self._changed:
-            while not slot:
-                left = deadline - self.clock()
-                if left <= 0:
-                    return False
-                self._changed.wait(left)
-        return True
+        """Queue an ``mcp/...`` event for the listening stream (an empty ``id:`` after a new
+        session, so the old session's Last-Event-ID is neither resumed nor checkpointed)."""
+        self.mail.queue(event, data, "" if event == SESSION_RESTARTED else None)
 
     # -- stop and status ---------------------------------------------------------------------
     def close(self, timeout: float = 2.0) -> None:
