@@ -62,6 +62,7 @@ class FakeMcp:
         self.poll_close_after: float | None = None
         self.ping_on_get = False
         self.delete_status = 200
+        self.anonymous_get = False  # a GET without a session id gets a stream of its own
         self.record_requests = True
         self.requests: list[Recorded] = []
         self.sessions: dict[str, FakeSession] = {}
@@ -72,8 +73,7 @@ class FakeMcp:
         self._count = itertools.count()
         self._stopping = False
         self._socks: set[socket.socket] = set()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -211,6 +211,9 @@ class FakeMcp:
             return
         with self._lock:
             sess = self.sessions.get(h.headers.get("Mcp-Session-Id") or "")
+            if sess is None and self.anonymous_get and not h.headers.get("Mcp-Session-Id"):
+                sess = FakeSession(uuid.uuid4().hex, next(self._count), "")
+                self.sessions[sess.sid] = sess
             if sess is not None:
                 sess.gets += 1
         if sess is None or (self.expire_on_get and sess.gets == 1):
@@ -277,6 +280,11 @@ class FakeMcp:
             out.flush()
             if closes_at is not None and time.monotonic() >= closes_at:
                 return
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # many streams connect at once (the memory benchmark)
 
 
 def _plain(h: BaseHTTPRequestHandler, status: int) -> None:

@@ -120,6 +120,26 @@ def parse_messages(data: str) -> list[dict[str, Any]] | None:
     return messages or None
 
 
+_PREFIXES = ('{"jsonrpc":"2.0","method":"', '{"jsonrpc": "2.0", "method": "')
+
+
+def notification_method(data: str) -> str | None:
+    """The method of a notification written the usual way, without parsing the JSON.
+
+    Only for data that starts ``{"jsonrpc":"2.0","method":"`` (with or without the spaces
+    Python's ``json.dumps`` puts in) and holds no ``"id"`` anywhere, so it cannot be a
+    request; the method must have no escapes. Anything else gives None: parse it.
+    """
+    for prefix in _PREFIXES:
+        if data.startswith(prefix):
+            start = len(prefix)
+            end = data.find('"', start)
+            if end <= start or "\\" in data[start:end] or '"id"' in data:
+                return None
+            return data[start:end]
+    return None
+
+
 def encode_field(name: str, value: str) -> bytes:
     """One SSE field line per line of ``value`` (``data`` may span lines)."""
     return "".join(f"{name}: {line}\n" for line in value.split("\n")).encode("utf-8")
@@ -131,6 +151,11 @@ def encode_event(event: str, data: str, event_id: str | None = None) -> bytes:
     ``event_id`` of ``""`` writes an empty ``id:`` (which resets the Last-Event-ID buffer,
     as after a new session); None writes none.
     """
+    if "\n" not in data and "\n" not in event:
+        head = f"event: {event}\ndata: {data}\n"
+        if event_id:
+            return f"{head}id: {event_id}\n\n".encode()
+        return (head + ("id\n\n" if event_id is not None else "\n")).encode()
     out = encode_field("event", event) + encode_field("data", data)
     if event_id is not None:
         out += f"id: {event_id}\n".encode() if event_id else b"id\n"

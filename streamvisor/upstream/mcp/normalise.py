@@ -61,6 +61,14 @@ class Normaliser:
         out = bytearray()
         emitted_id: str | None = None
         for ev in events:
+            method = jsonrpc.notification_method(ev.data)
+            if method is not None and (self.listen_id is None or method != modern.ACK_METHOD):
+                # The common case, without parsing the JSON: a plain notification.
+                self.received = True
+                out += jsonrpc.encode_event(method, ev.data, ev.id)
+                if ev.id is not None:
+                    emitted_id = ev.id
+                continue
             messages = jsonrpc.parse_messages(ev.data)
             if messages is None:
                 continue  # keep-alive events with non-JSON data (go-sdk#1175)
