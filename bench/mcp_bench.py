@@ -10,7 +10,7 @@ same run (issue 11 targets).
 * ``memory``: VmRSS of one process running N ``kind: mcp`` listening streams against the
   fake (a fresh interpreter per shape), vs N plain ``kind: sse`` streams. Target <= 100 MiB.
 
-    python bench/mcp.py [--rate 200] [--events 1000] [--calls 300] [--rounds 3] [--streams 1000]
+    python bench/mcp_bench.py [--rate 200] [--events 1000] [--calls 300] [--rounds 3] [--streams 1000]
 """
 
 from __future__ import annotations
