@@ -198,6 +198,15 @@ class FakeMcp:
         if "id" not in body:
             _plain(h, 202)
             return
+        if method == "tools/call" and body["params"].get("name") == "drop":
+            # An SSE answer that sends a notification without an id, then closes.
+            h.send_response(200)
+            h.send_header("Content-Type", "text/event-stream")
+            h.send_header("Connection", "close")
+            h.end_headers()
+            note = {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}}
+            h.wfile.write(f"event: message\ndata: {json.dumps(note)}\n\n".encode())
+            return
         if method == "tools/call" and body["params"].get("name") == "fail":
             error = {"code": -32000, "message": "tool failed"}
             _json(h, {"jsonrpc": "2.0", "id": body["id"], "error": error})

@@ -242,3 +242,45 @@ def test_sv_call_on_a_session_and_a_404_reinitializes_once(
     with pytest.raises(McpCallError) as info:
         sv.call("tools", "tools/call", {"name": "fail"}, timeout=5)
     assert info.value.code == -32000
+
+
+def test_a_call_whose_stream_closes_without_an_id_fails_fast_and_is_not_resent(
+    fake: FakeMcp, make_sv: Callable[..., Streamvisor]
+) -> None:
+    import time
+
+    from streamvisor.upstream.mcp.jsonrpc import McpCallError
+
+    sv = make_sv([mcp_spec(fake.url, listen="none")])
+    sv.start()
+    started = time.monotonic()
+    with pytest.raises(McpCallError, match="cannot be resumed"):
+        sv.call("tools", "tools/call", {"name": "drop"}, timeout=5)
+    assert time.monotonic() - started < 2
+    assert len(fake.seen("POST", "tools/call")) == 1
+    with pytest.raises(McpCallError):
+        sv.call("tools", "tools/call", {"name": "drop"}, timeout=5, idempotent=True)
+    calls = fake.seen("POST", "tools/call")[1:]
+    assert len(calls) == 2 and calls[0].body["id"] != calls[1].body["id"]
+
+
+def test_neither_the_session_id_nor_the_token_reaches_logs_or_status(
+    fake: FakeMcp, make_sv: Callable[..., Streamvisor], caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    from dataclasses import replace
+
+    caplog.set_level(logging.DEBUG)
+    token = "tok-5ecr3t-value"
+    spec = replace(mcp_spec(fake.url), headers={"Authorization": f"Bearer {token}"})
+    sv = make_sv([spec])
+    sv.start()
+    assert wait_until(lambda: _listening(sv))
+    fake.expire_all()  # a 404, a re-initialize, a DELETE on stop: all logged paths
+    assert wait_until(lambda: _listening(sv) and len(fake.sessions) == 1, 5)
+    sids = [r.headers["Mcp-Session-Id"] for r in fake.seen("GET")]
+    status = repr(sv.status())
+    sv.stop(timeout=5)
+    assert fake.seen("GET")[0].headers["Authorization"] == f"Bearer {token}"
+    for secret in [token, *sids]:
+        assert secret not in caplog.text and secret not in status
