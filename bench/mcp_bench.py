@@ -90,12 +90,12 @@ class Stamps(pykka.ThreadingActor):
                 self.done.set()
 
 
-def _wait(pred: Any, timeout: float) -> bool:
+def _wait(pred: Any, timeout: float, step: float = 0.01) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pred():
             return True
-        time.sleep(0.01)
+        time.sleep(step)
     return False
 
 
@@ -232,12 +232,15 @@ def child_memory(kind: str, url: str, n: int) -> dict[str, Any]:
     started = time.monotonic()
 
     def all_up() -> bool:
-        streams = sv.status()["streams"]
+        try:
+            streams = sv.status()["streams"]
+        except pykka.Timeout:  # the supervisor is still starting a thousand actors
+            return False
         if kind == "mcp":
             return all((s.get("mcp") or {}).get("listen") == "connected" for s in streams.values())
         return all(s["state"] == "connected" for s in streams.values())
 
-    up = _wait(all_up, 180)
+    up = _wait(all_up, 180, step=0.5)
     took = time.monotonic() - started
     gc.collect()
     time.sleep(1.0)

@@ -279,7 +279,7 @@ class FakeMcp:
                     and (closes_at is None or time.monotonic() < closes_at)
                 ):
                     left = None if closes_at is None else max(closes_at - time.monotonic(), 0)
-                    self._cond.wait(left if left is not None else 1.0)
+                    self._cond.wait(left)  # stop(), expiry and notify() all notify
                 if self._stopping or sess.sid not in self.sessions:
                     return
                 batch = [item for item in sess.log[pos:] if item[1]]
