@@ -139,10 +139,15 @@ def latency_round(src: Source, kind: str, n: int, rate: float) -> list[float]:
 def bench_latency(args: argparse.Namespace) -> None:
     src = Source()
     samples: dict[str, list[float]] = {"sse": [], "mcp": []}
+    round_ratios: list[float] = []
     try:
         for _ in range(args.rounds):
+            p95s = {}
             for kind in ("sse", "mcp"):
-                samples[kind] += latency_round(src, kind, args.events, args.rate)
+                values = latency_round(src, kind, args.events, args.rate)
+                samples[kind] += values
+                p95s[kind] = percentile(values, 95)
+            round_ratios.append(p95s["mcp"] / p95s["sse"])
     finally:
         src.stop()
     base = percentile(samples["sse"], 95)
@@ -150,10 +155,12 @@ def bench_latency(args: argparse.Namespace) -> None:
     for kind, values in samples.items():
         p50, p95 = percentile(values, 50), percentile(values, 95)
         rows.append(
-            [f"kind: {kind}", len(values), f"{p50 * 1e3:.2f}", f"{p95 * 1e3:.2f}", ratio(p95, base)]
+            [f"kind: {kind}", len(values), f"{p50 * 1e3:.3f}", f"{p95 * 1e3:.3f}", ratio(p95, base)]
         )
     print(f"\n## notification latency ({args.rate:g}/s, {args.events} x {args.rounds} rounds)\n")
-    print(table(["read as", "events", "p50 ms", "p95 ms", "p95 vs kind: sse"], rows))
+    print(table(["read as", "events", "p50 ms", "p95 ms", "p95 vs kind: sse (pooled)"], rows))
+    shown = ", ".join(f"{r:.2f}x" for r in round_ratios)
+    print(f"\nper-round p95 ratio mcp/sse: {shown}; median {percentile(round_ratios, 50):.2f}x")
 
 
 async def _sdk_calls(url: str, n: int, mode: str) -> list[float]:

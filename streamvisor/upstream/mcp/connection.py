@@ -117,7 +117,10 @@ class McpConnection:
                     return b""
                 raise
             if chunk:
-                self._out += self._norm.feed(chunk)
+                out = self._norm.feed(chunk)
+                if out and not self._out:
+                    return self._st.mail.take() + out  # the common case: one pass
+                self._out += out
                 continue
             if self._interrupted:
                 return b""
