@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from streamvisor.backoff import BackoffPolicy
+from streamvisor.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
 
@@ -21,7 +21,9 @@ def mcp_spec(url: str, name: str = "tools", **mcp: Any) -> StreamSpec:
         kind="mcp",
         mcp=options,
         backoff=FAST,
-        breaker=BreakerPolicy(failures=0),  # a restarting test server must not park it
+        # A test server that restarts (slowly, on a loaded machine) must not park or fail it.
+        breaker=BreakerPolicy(failures=0),
+        max_restarts=RestartLimit(count=0),
         read_timeout=10.0,
         connect_timeout=2.0,
     )
