@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+from streamvisor.actors.messages import EventBatch, SubscriberOverflow
+from streamvisor.aiterator import AsyncEventStream, aconnect
 from streamvisor.api import Streamvisor
 from streamvisor.backoff import BackoffPolicy, RestartLimit
 from streamvisor.errors import (
@@ -17,11 +19,14 @@ from streamvisor.errors import (
     ContentTypeError,
     HTTPStatusError,
     ReadTimeoutError,
+    StreamFailedError,
     StreamProtocolError,
     StreamvisorError,
     classify,
 )
+from streamvisor.flow import WhenFull
 from streamvisor.hooks import EventClass, ProtocolHandler
+from streamvisor.iterator import EventStream, StreamHandle, connect
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Decoder, Event
 from streamvisor.states import StreamState
@@ -30,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Action",
+    "AsyncEventStream",
     "BackoffPolicy",
     "BreakerPolicy",
     "ConfigError",
@@ -37,18 +43,26 @@ __all__ = [
     "ContentTypeError",
     "Decoder",
     "Event",
+    "EventBatch",
     "EventClass",
+    "EventStream",
     "HTTPStatusError",
     "ProtocolHandler",
     "ReadTimeoutError",
     "RestartLimit",
+    "StreamFailedError",
+    "StreamHandle",
     "StreamProtocolError",
     "StreamSpec",
     "StreamState",
     "Streamvisor",
     "StreamvisorError",
+    "SubscriberOverflow",
+    "WhenFull",
     "__version__",
+    "aconnect",
     "classify",
+    "connect",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -1,12 +1,18 @@
 """``Streamvisor``: the Python API (start, subscribe, status, reconnect, close, stop).
 
-A plain object (not an actor) that wires the actor system: the timer, the hub, the
-supervisor, and sink actors. It only ever talks to actors with ``tell`` or with ``ask``
-and a timeout. It never calls ``ActorRegistry.stop_all()``: the user's actors are theirs.
+A plain object (not an actor) that wires the actor system: the timer, the hub (subscriber
+registry and books), the supervisor, and sink actors with their buffers. It only ever talks
+to actors with ``tell`` or with ``ask`` and a timeout. It never calls
+``ActorRegistry.stop_all()``: the user's actors are theirs.
+
+Flow control (DESIGN.md, "every event delivered"): each subscriber and sink has a bounded
+buffer; by default (``when_full="block"``) a full one pauses the streams feeding it, so
+nothing is lost; ``drop_newest``, ``drop_oldest`` and ``disconnect`` are for live-only views.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -19,35 +25,38 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from streamvisor.actors.hub import FLUSH_ALL, OVERFLOW_POLICIES, POSITIONS, HubActor
+from streamvisor.actors.hub import Hub, Positions
 from streamvisor.actors.messages import (
     AddStream,
     Close,
-    Publish,
+    Drain,
     Reconnect,
     RemoveStream,
-    SeedDedup,
     Snapshot,
     StopStreams,
-    Subscribe,
-    Unsubscribe,
 )
+from streamvisor.actors.outlets import ActorOutlet, ListenerOutlet, SinkOutlet
 from streamvisor.actors.scheduler import Scheduler
 from streamvisor.actors.sink import SinkActor
 from streamvisor.actors.stream import ConnectionFactory, ConnectionLike
 from streamvisor.actors.supervisor import SupervisorActor
+from streamvisor.buffers import DiskBuffer, MemoryBuffer, SinkBuffer
+from streamvisor.flow import BufferSettings, WhenFull
 from streamvisor.spec import StreamSpec
+from streamvisor.sse import Event
 from streamvisor.states import StreamState
+from streamvisor.status import Status, StreamStatus
 
 if TYPE_CHECKING:
     from streamvisor.checkpoint import Checkpoint
     from streamvisor.config import Config
+    from streamvisor.iterator import EventStream
     from streamvisor.sinks.base import Sink
+    from streamvisor.tracing import AttemptObserver
 
 log = logging.getLogger(__name__)
 
 _ASK_TIMEOUT = 5.0
-Positions = dict[str, tuple[str | None, tuple[tuple[str, str], ...]]]
 
 
 def _default_connect(spec: StreamSpec, last_event_id: str | None) -> ConnectionLike:
@@ -66,6 +75,7 @@ class Streamvisor:
         connect: connection factory (tests inject scripted connections).
         rng: random source for backoff jitter.
         on_state: called (in the supervisor's thread) on every stream state change.
+        observer: told about every connection attempt (``streamvisor.tracing``); None: off.
     """
 
     def __init__(
@@ -77,6 +87,7 @@ class Streamvisor:
         connect: ConnectionFactory | None = None,
         rng: random.Random | None = None,
         on_state: Callable[[str, StreamState], None] | None = None,
+        observer: AttemptObserver | None = None,
     ) -> None:
         self._specs: dict[str, StreamSpec] = {}
         for spec in streams:
@@ -87,15 +98,21 @@ class Streamvisor:
         self._checkpoints = dict(checkpoints or {})
         from streamvisor.upstream.mcp.registry import McpStreams
 
-        self._mcp = McpStreams(self._publish_extra)  # kind: mcp sessions, sv.call
+        self._mcp = McpStreams()  # kind: mcp sessions and sv.call
         self._connect = connect or self._mcp.connector(_default_connect)
+        self._observer = observer
+        if observer is not None:
+            self._connect = observer.wrap_connect(self._connect)
         self._rng = rng
-        self._on_state = on_state
+        self._state_listeners: list[Callable[[str, StreamState], None]] = []
+        if on_state is not None:
+            self._state_listeners.append(on_state)
+        self._last_errors: dict[str, str] = {}
         self._scheduler = Scheduler()
-        self._hub: pykka.ActorRef[Any] | None = None
+        self._hub = Hub(dedup_window)
         self._supervisor: pykka.ActorRef[Any] | None = None
-        self._pending: list[Subscribe] = []
         self._sinks: dict[str, pykka.ActorRef[Any]] = {}
+        self._buffers: dict[str, SinkBuffer] = {}
         self._sink_objects: dict[str, Sink] = {}
         self._names = itertools.count(1)
         self._lock = threading.Lock()
@@ -126,16 +143,34 @@ class Streamvisor:
             stop_event: set when stopping, so sinks that wait (webhook retries) give up.
             **kwargs: passed to ``Streamvisor()``.
         """
+        from streamvisor.resume import resume_point
         from streamvisor.sinks import build_sink
 
-        sv = cls(config.streams, **kwargs)
-        for sink_config in config.sinks:
+        built = [(build_sink(sc, stop_event), sc) for sc in config.sinks]
+        checkpoints = dict(kwargs.pop("checkpoints", None) or {})
+        lids = {name: cp.last_event_id for name, cp in checkpoints.items()}
+        recovered: list[dict[str, Any] | None] = []
+        for sink, sink_config in built:
+            recover = getattr(sink, "recover", None)
+            held = recover(lids) if recover is not None else None  # the sink skips these
+            # A disk buffer may hold events past the file: resume from the checkpoint.
+            recovered.append(held if sink_config.buffer.type == "memory" else None)
+        for spec in config.streams:
+            held = [
+                None if r is None else r.get(spec.name)
+                for (_, sc), r in zip(built, recovered, strict=True)
+                if sc.streams is None or spec.name in sc.streams
+            ]
+            point = resume_point(checkpoints.get(spec.name), held, spec.dedup_window)
+            if point is not None:
+                checkpoints[spec.name] = point
+        sv = cls(config.streams, checkpoints=checkpoints, **kwargs)
+        for sink, sink_config in built:
             sv.add_sink(
-                build_sink(sink_config, stop_event),
+                sink,
                 streams=sink_config.streams,
                 events=sink_config.events,
                 buffer=sink_config.buffer,
-                overflow=sink_config.overflow,
             )
         return sv
 
@@ -148,22 +183,19 @@ class Streamvisor:
             self._started = True
         self._scheduler.start()
         schedule = self._scheduler.call_later
-        self._hub = HubActor.start(schedule, self._dedup_window)
         self._supervisor = SupervisorActor.start(
-            self._hub, schedule, self._connect, rng=self._rng, on_state=self._on_state
+            self._hub,
+            schedule,
+            self._connect,
+            rng=self._rng,
+            on_state=self._dispatch_state,
+            last_errors=self._last_errors,
+            observer=self._observer,
         )
-        for sub in self._pending:
-            self._hub.tell(sub)
-        self._pending.clear()
         for spec in self._specs.values():
             checkpoint = self._checkpoints.get(spec.name)
-            self._hub.tell(
-                SeedDedup(
-                    spec.name,
-                    tuple(checkpoint.recent) if checkpoint is not None else (),
-                    spec.dedup_window,
-                )
-            )
+            if checkpoint is not None:
+                self._hub.seed(spec.name, spec.dedup_window, checkpoint.recent)
             self._supervisor.tell(
                 AddStream(spec, checkpoint.last_event_id if checkpoint is not None else None)
             )
@@ -181,8 +213,8 @@ class Streamvisor:
                 return
             self._stopped = True
         deadline = time.monotonic() + timeout
-        hub, supervisor = self._hub, self._supervisor
-        assert hub is not None and supervisor is not None
+        supervisor = self._supervisor
+        assert supervisor is not None
         try:
             refs: list[Any] = _ask(supervisor, StopStreams(), _remaining(deadline))
             for ref in refs:
@@ -190,17 +222,19 @@ class Streamvisor:
             supervisor.stop(block=True, timeout=_remaining(deadline))
         except (pykka.Timeout, pykka.ActorDeadError):
             log.warning("streams did not stop within %.1fs", timeout)
-        try:
-            _ask(hub, FLUSH_ALL, _remaining(deadline))
-            for name, ref in self._sinks.items():
-                try:
-                    ref.stop(block=True, timeout=_remaining(deadline))
-                except pykka.Timeout:
-                    log.warning("sink %s did not finish writing within the deadline", name)
-            self.final_positions = _ask(hub, POSITIONS, _remaining(deadline))
-            hub.stop(block=True, timeout=_remaining(deadline))
-        except (pykka.Timeout, pykka.ActorDeadError):
-            log.warning("hub did not drain within %.1fs", timeout)
+        for name, ref in self._sinks.items():
+            try:
+                ref.stop(block=True, timeout=_remaining(deadline))
+            except pykka.Timeout:
+                log.warning("sink %s did not finish writing within the deadline", name)
+            except pykka.ActorDeadError:
+                pass
+        self.final_positions = self._hub.positions()
+        for buffer in self._buffers.values():
+            try:
+                buffer.close()
+            except Exception:
+                log.exception("closing a sink buffer failed")
         self._mcp.close(timeout=min(2.0, _remaining(deadline)))  # DELETE MCP sessions
         self._scheduler.stop()
 
@@ -223,24 +257,63 @@ class Streamvisor:
         streams: Sequence[str] | None = None,
         events: Sequence[str] | None = None,
         buffer: int = 10000,
-        overflow: str = "drop_oldest",
+        when_full: str | WhenFull = "block",
+        overflow: str | None = None,
+        batch: bool = False,
         name: str | None = None,
     ) -> str:
-        """Deliver events to a pykka actor, one ``Event`` per message.
+        """Deliver events to a pykka actor: one ``Event`` per message, or with ``batch=True``
+        one ``EventBatch`` (the events of one read of one stream) per message.
 
         Args:
             ref: the subscriber actor.
             streams: only these streams (default: all).
             events: only these event types (default: all).
-            buffer: events held for this subscriber while it is busy.
-            overflow: when the buffer is full: ``drop_oldest``, ``drop_newest`` or
-                ``disconnect`` (it is told ``SubscriberOverflow`` and removed).
+            buffer: most of our events waiting in its inbox.
+            when_full: ``block`` (default: the streams it takes pause until it catches up,
+                nothing is lost), ``drop_newest``, ``drop_oldest`` or ``disconnect`` (it is
+                told ``SubscriberOverflow`` and removed). Drops are counted in ``status()``
+                and logged at WARNING.
+            overflow: older name of ``when_full`` (wins when given).
+            batch: deliver ``EventBatch`` messages (for throughput).
             name: a name for status output (default: generated).
 
         Returns:
             The subscriber's name (for ``unsubscribe``).
+
+        Raises:
+            ValueError: an unknown policy, a buffer below 1, or a name in use.
         """
-        return self._subscribe(ref, streams, events, buffer, overflow, name, batch=False)
+        policy = WhenFull.parse(overflow if overflow is not None else when_full)
+        if buffer < 1:
+            raise ValueError(f"buffer must be >= 1, got {buffer}")
+        name = name or f"subscriber-{next(self._names)}"
+        self._hub.add(
+            ActorOutlet(name, ref, _names(streams), _names(events), policy, buffer, batch)
+        )
+        return name
+
+    def add_listener(
+        self,
+        callback: Callable[[str, Sequence[Event]], None],
+        *,
+        streams: Sequence[str] | None = None,
+        events: Sequence[str] | None = None,
+        name: str | None = None,
+    ) -> str:
+        """Call ``callback(stream, events)`` in each stream's thread, once per read, with
+        the read's new events (deduplicated and filtered).
+
+        The callback must be quick and must not block (it holds up the stream); it is for
+        adapters that hand events on (the relay's event loop, an iterator's queue). An
+        exception in it is logged and counted, never raised into the stream.
+
+        Returns:
+            The listener's name (for ``unsubscribe``).
+        """
+        name = name or f"listener-{next(self._names)}"
+        self._hub.add(ListenerOutlet(name, callback, _names(streams), _names(events)))
+        return name
 
     def add_sink(
         self,
@@ -248,51 +321,112 @@ class Streamvisor:
         *,
         streams: Sequence[str] | None = None,
         events: Sequence[str] | None = None,
-        buffer: int = 10000,
-        overflow: str = "drop_newest",
+        buffer: int | BufferSettings = 10000,
+        when_full: str | WhenFull = "block",
+        overflow: str | None = None,
     ) -> str:
-        """Run a built-in sink (stdout, file, webhook, ...) as a batching subscriber."""
-        ref = SinkActor.start(sink, self._scheduler.call_later, lambda: self._hub)
-        name = self._subscribe(ref, streams, events, buffer, overflow, sink.name, batch=True)
+        """Run a built-in sink (stdout, file, webhook, ...) behind its own buffer.
+
+        Args:
+            sink: the sink.
+            streams: only these streams (default: all).
+            events: only these event types (default: all).
+            buffer: a ``BufferSettings`` (memory or disk), or a memory buffer's size in
+                events (then ``when_full``/``overflow`` give its policy).
+            when_full: the policy of an ``int`` buffer (default ``block``).
+            overflow: older name of ``when_full``.
+
+        Raises:
+            ValueError: a disk buffer without a path, or a bad policy or size.
+            CheckpointError: the disk buffer's file cannot be opened.
+        """
+        if isinstance(buffer, BufferSettings):
+            settings = buffer
+        else:
+            policy = WhenFull.parse(overflow if overflow is not None else when_full)
+            settings = BufferSettings(max_events=buffer, when_full=policy)
+        name = sink.name
+        outlet_box: list[SinkOutlet] = []
+
+        def on_drop(stream: str, count: int) -> None:
+            outlet_box[0].count_drops(stream, count)
+
+        store: SinkBuffer
+        if settings.type == "disk":
+            if settings.path is None:
+                raise ValueError(f"sink {name}: a disk buffer needs a path")
+            store = DiskBuffer(settings.path, settings, on_drop=on_drop)
+        else:
+            store = MemoryBuffer(settings, on_drop=on_drop)
+        outlet = SinkOutlet(name, store, _names(streams), _names(events))
+        outlet_box.append(outlet)
+        ref = SinkActor.start(sink, store, self._scheduler.call_later)
         self._sinks[name] = ref
+        self._buffers[name] = store
         self._sink_objects[name] = sink
+        self._start_sink(name, ref)  # the wake-up is wired before any stream can put
+        self._hub.add(outlet)
         return name
 
-    def _subscribe(
+    def _start_sink(self, name: str, ref: pykka.ActorRef[Any]) -> None:
+        def wake() -> None:
+            try:
+                ref.tell(Drain())
+            except pykka.ActorDeadError:
+                pass
+
+        self._buffers[name].on_ready = wake
+
+    def add_state_listener(self, listener: Callable[[str, StreamState], None]) -> None:
+        """Also call ``listener(stream, state)`` on every state change (supervisor thread;
+        it must be quick and must not call back into this object's ask-based methods)."""
+        self._state_listeners.append(listener)
+
+    def _dispatch_state(self, stream: str, state: StreamState) -> None:
+        for listener in list(self._state_listeners):
+            try:
+                listener(stream, state)
+            except Exception:
+                log.exception("state listener failed")
+
+    def last_error(self, stream: str) -> str | None:
+        """The stream's last error (redacted), without asking an actor."""
+        return self._last_errors.get(stream)
+
+    def last_event_id(self, stream: str) -> str | None:
+        """The Last-Event-ID of the stream's last delivered event (None: none yet)."""
+        return self._hub.book(stream).committed.last_event_id
+
+    def events(
         self,
-        ref: pykka.ActorRef[Any],
-        streams: Sequence[str] | None,
-        events: Sequence[str] | None,
-        buffer: int,
-        overflow: str,
-        name: str | None,
         *,
-        batch: bool,
-    ) -> str:
-        if overflow not in OVERFLOW_POLICIES:
-            raise ValueError(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}")
-        name = name or f"subscriber-{next(self._names)}"
-        msg = Subscribe(
-            name,
-            ref,
-            frozenset(streams) if streams is not None else None,
-            frozenset(events) if events is not None else None,
-            buffer,
-            overflow,
-            batch,
-        )
-        with self._lock:
-            if self._hub is None:
-                self._pending.append(msg)
-                return name
-        self._hub.tell(msg)
-        return name
+        streams: Sequence[str] | None = None,
+        events: Sequence[str] | None = None,
+        buffer: int = 10_000,
+        name: str | None = None,
+        _owned: bool = False,
+    ) -> EventStream:
+        """Iterate the events of this (running) streamvisor as one more subscriber.
+
+        Lossless like every subscriber: when the loop falls behind by ``buffer`` events the
+        streams pause. Iteration ends when every stream it watches has ended for good (or
+        at ``close()``); with one stream, ``handle`` controls it and a failure raises
+        ``StreamFailedError``.
+
+        Args:
+            streams: only these streams (default: all).
+            events: only these event types (default: all).
+            buffer: most events queued for the loop.
+            name: the subscriber's name (default: generated).
+        """
+        from streamvisor.iterator import attach
+
+        name = name or f"iterator-{next(self._names)}"
+        return attach(self, streams, events, buffer, name, owned=_owned)
 
     def unsubscribe(self, name: str) -> None:
-        """Stop delivering to a subscriber."""
-        if self._hub is not None:
-            self._hub.tell(Unsubscribe(name))
-        self._pending = [p for p in self._pending if p.name != name]
+        """Stop delivering to a subscriber or listener (a stream waiting for it goes on)."""
+        self._hub.remove(name)
 
     # -- commands and status -----------------------------------------------------------
     def add_stream(self, spec: StreamSpec, last_event_id: str | None = None) -> None:
@@ -330,35 +464,52 @@ class Streamvisor:
         except pykka.ActorDeadError:
             return False
 
-    def status(self) -> dict[str, Any]:
-        """Each stream's state, last_event_id, counters and last error (redacted), and
-        each subscriber's queue depth and drops."""
-        streams: dict[str, Any] = {}
-        subscribers: dict[str, Any] = {}
-        if self._supervisor is not None and self._hub is not None and not self._stopped:
+    def status(self) -> Status:
+        """Each stream's state, last_event_id, counters, last error (redacted) and pause
+        state, and each subscriber's queue depth, deliveries and drops.
+
+        Returns:
+            A frozen ``Status``; ``to_dict()`` is its JSON form (what ``/streams`` serves).
+        """
+        books, subscribers = self._hub.snapshot()
+        entries: dict[str, dict[str, Any]] = {}
+        if self._supervisor is not None and not self._stopped:
             try:
-                streams = _ask(self._supervisor, Snapshot(), _ASK_TIMEOUT)
-                hub = _ask(self._hub, Snapshot(), _ASK_TIMEOUT)
+                entries = _ask(self._supervisor, Snapshot(), _ASK_TIMEOUT)
             except pykka.ActorDeadError:
-                hub = {"streams": {}, "subscribers": {}}
-            subscribers = hub["subscribers"]
-            for name, info in streams.items():
-                extra = hub["streams"].get(name, {})
-                live_id = extra.pop("last_event_id", None)
-                info.update(extra)
-                if live_id is not None:
-                    info["last_event_id"] = live_id
-                info.setdefault("events", 0)
-                info.setdefault("dedup_dropped", 0)
-                info.setdefault("reused_ids", 0)
-                info.setdefault("subscribers", {})
-                mcp = self._mcp.status(name)
-                if mcp is not None:
-                    info["mcp"] = mcp
+                entries = {}
         else:
             for name, spec in self._specs.items():
-                streams[name] = {"state": StreamState.DISCONNECTED.value, "url": spec.url}
-        return {"streams": streams, "subscribers": subscribers}
+                entries[name] = {"state": StreamState.DISCONNECTED.value, "url": spec.url}
+        streams: dict[str, StreamStatus] = {}
+        for name, entry in entries.items():
+            book = books.get(name) or StreamStatus(name, StreamState.DISCONNECTED)
+            streams[name] = dataclasses.replace(
+                book,
+                state=StreamState(entry["state"]),
+                url=entry.get("url", ""),
+                last_event_id=book.last_event_id
+                if book.last_event_id is not None
+                else entry.get("last_event_id"),
+                bytes=entry.get("bytes", 0),
+                restarts=entry.get("restarts", 0),
+                failures=entry.get("failures", {}),
+                breaker=entry.get("breaker", "closed"),
+                last_error=entry.get("last_error"),
+                last_failure=entry.get("last_failure"),
+                connected_since=entry.get("connected_since"),
+                paused_on=entry.get("paused_on"),
+                paused_seconds=entry.get("paused_seconds", 0.0),
+                extra=self._extra(name, entry),
+            )
+        return Status(streams, subscribers)
+
+    def _extra(self, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+        extra: dict[str, Any] = {"gen": entry["gen"]} if "gen" in entry else {}
+        mcp = self._mcp.status(name)
+        if mcp is not None:
+            extra["mcp"] = mcp
+        return extra
 
     def call(
         self,
@@ -379,30 +530,25 @@ class Streamvisor:
             McpCallError: a JSON-RPC error, or an answer that could not be resumed
                 (``McpTimeoutError``, also a ``TimeoutError``, after ``timeout`` seconds).
         """
+        spec = self._specs.get(stream)
         return self._mcp.call(
-            stream,
-            method,
-            params,
-            timeout=timeout,
-            idempotent=idempotent,
-            spec=self._specs.get(stream),
+            stream, method, params, timeout=timeout, idempotent=idempotent, spec=spec
         )
-
-    def _publish_extra(self, stream: str, events: Sequence[Any]) -> None:
-        if self._hub is not None:
-            self._hub.tell(Publish(stream, list(events)))
 
     def positions(self) -> Positions:
         """Checkpoint positions: per stream, the Last-Event-ID every sink has written."""
-        if self._hub is None or self._stopped:
+        if self._stopped:
             return dict(self.final_positions)
-        result: Positions = _ask(self._hub, POSITIONS, _ASK_TIMEOUT)
-        return result
+        return self._hub.positions()
 
     @property
     def sinks(self) -> dict[str, Sink]:
         """The built-in sinks by name."""
         return dict(self._sink_objects)
+
+
+def _names(names: Sequence[str] | None) -> frozenset[str] | None:
+    return frozenset(names) if names is not None else None
 
 
 def _ask(ref: pykka.ActorRef[Any], message: Any, timeout: float) -> Any:

@@ -1,4 +1,4 @@
-"""Command line: ``streamvisor tail|run|check|demo``. Thin: parse, wire, report, exit code.
+"""Command line: ``streamvisor tail|run|check|demo|top``. Thin: parse, wire, report, exit code.
 
 Exit codes scripts can rely on: 0 success, 1 runtime failure (a permanent stream error,
 retries exhausted), 2 usage or config errors, 130 interrupted (Ctrl-C). User mistakes get
@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="print only the summary")
     _add_logging(demo, "warning")
 
+    from streamvisor.views.command import add_top_command
+
+    add_top_command(sub)
+
     from streamvisor.upstream.mcp.cli import add_parser as add_mcp
 
     add_mcp(sub, _header, _positive_float, _add_logging)
@@ -180,6 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from streamvisor.demo import run_demo
 
             return run_demo(args)
+        if args.command == "top":
+            from streamvisor.views.command import run_top_command
+
+            return run_top_command(args)
         if args.command == "mcp":
             from streamvisor.upstream.mcp.cli import run_call
 

@@ -8,6 +8,7 @@ How the YAML is walked and how single values are read lives in ``config_schema``
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 import math
@@ -29,8 +30,10 @@ from streamvisor.config_schema import (
     read_document,
 )
 from streamvisor.errors import ConfigError
+from streamvisor.flow import DEFAULT_DISK_MAX_BYTES, WHEN_FULL_WORDS, BufferSettings, WhenFull
 from streamvisor.redact import redact_headers, redact_url
 from streamvisor.spec import BreakerPolicy, StreamSpec
+from streamvisor.tracing_config import TracingConfig, read_tracing
 
 __all__ = [
     "AdminConfig",
@@ -63,7 +66,7 @@ STREAM_KEYS = (
     "kind",
     "mcp",
 )
-TOP_KEYS = ("defaults", "streams", "sinks", "checkpoint", "admin", "shutdown_timeout")
+TOP_KEYS = ("defaults", "streams", "sinks", "checkpoint", "admin", "tracing", "shutdown_timeout")
 SINK_TYPES = ("stdout", "file", "webhook")
 SINK_COMMON_KEYS = ("name", "type", "streams", "events", "buffer", "overflow")
 SINK_TYPE_KEYS: dict[str, tuple[str, ...]] = {
@@ -71,7 +74,10 @@ SINK_TYPE_KEYS: dict[str, tuple[str, ...]] = {
     "file": ("path", "flush_interval", "fsync"),
     "webhook": ("url", "headers", "timeout", "batch", "rate_limit", "retry", "dead_letter"),
 }
-OVERFLOW_POLICIES = ("drop_oldest", "drop_newest", "disconnect")
+BUFFER_KEYS = ("type", "max_events", "max_bytes", "when_full", "path")
+_SIZE = re.compile(r"(\d+)\s*([KMG]i?B|B)?", re.IGNORECASE)
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 1 << 10}
+_UNITS |= {"MIB": 1 << 20, "GIB": 1 << 30}
 HEARTBEAT_FLOOR = 5.0
 
 
@@ -86,8 +92,7 @@ class SinkConfig:
     type: str
     streams: tuple[str, ...] | None = None
     events: tuple[str, ...] | None = None
-    buffer: int = 10000
-    overflow: str = "drop_newest"
+    buffer: BufferSettings = field(default_factory=BufferSettings)
     path: str | None = None
     flush_interval: float = 1.0
     fsync: bool = False
@@ -125,10 +130,11 @@ class CheckpointConfig:
 
 @dataclass(frozen=True, slots=True)
 class AdminConfig:
-    """The admin HTTP listener (port 0 picks a free port)."""
+    """The admin HTTP listener (port 0 picks a free port) and its optional bearer token."""
 
     host: str
     port: int
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +147,7 @@ class Config:
         checkpoint: the checkpoint store, or None.
         admin: the admin listener, or None.
         shutdown_timeout: seconds a graceful stop may take.
+        tracing: OpenTelemetry tracing settings, or None (tracing off).
         source: the config path as given.
         secrets: secret values found in the file or its environment (for the log Redactor).
         warnings: problems that do not stop the config from working.
@@ -151,6 +158,7 @@ class Config:
     checkpoint: CheckpointConfig | None
     admin: AdminConfig | None
     shutdown_timeout: float = 10.0
+    tracing: TracingConfig | None = None
     source: str = "<config>"
     secrets: frozenset[str] = frozenset()
     warnings: tuple[ConfigError, ...] = ()
@@ -242,17 +250,24 @@ class _Builder:
         sinks = self._sinks(top.get("sinks"), streams)
         checkpoint = self._checkpoint(top.get("checkpoint"))
         admin = self._admin(top.get("admin"))
+        tracing = read_tracing(c, top.get("tracing"))
         self._warn_streams(streams, sinks)
         specs = tuple(entry.spec for entry in streams if entry.spec is not None)
-        if c.errors or any(isinstance(v, Invalid) for v in (shutdown, checkpoint, admin)):
+        if c.errors or any(isinstance(v, Invalid) for v in (shutdown, checkpoint, admin, tracing)):
             return None
         assert not isinstance(checkpoint, Invalid) and not isinstance(admin, Invalid)
+        assert not isinstance(tracing, Invalid)
         return Config(
             streams=specs,
-            sinks=tuple(sink for sink in sinks if sink is not None),
+            sinks=tuple(
+                _place_disk_buffer(sink, checkpoint, self.base_dir)
+                for sink in sinks
+                if sink is not None
+            ),
             checkpoint=checkpoint,
             admin=admin,
             shutdown_timeout=10.0 if shutdown is None else shutdown,
+            tracing=tracing,
             source=c.source,
             secrets=frozenset(c.secrets),
             warnings=tuple(c.final_warnings()),
@@ -482,6 +497,8 @@ class _Builder:
                 kwargs.update(value)
             elif value is not None:
                 kwargs[key] = value
+        if ok:
+            ok = self._buffer_settings(entries, kwargs)
         if not ok:
             return None, entries.get("name")
         if kwargs.get("rate") is not None and kwargs.get("burst") is None:
@@ -509,8 +526,8 @@ class _Builder:
             "name": c.string,
             "streams": stream_names,
             "events": events,
-            "buffer": lambda n: c.integer(n, ge=1),
-            "overflow": lambda n: c.choice(n, OVERFLOW_POLICIES),
+            "buffer": self._buffer,
+            "overflow": lambda n: c.choice(n, WHEN_FULL_WORDS),
             "path": self._resolve,
             "flush_interval": lambda n: c.number(n, ge=0),
             "fsync": c.boolean,
@@ -522,6 +539,88 @@ class _Builder:
             "retry": lambda n: self.c.section(n, _RETRY, order=("initial", "max", 30.0)),
             "dead_letter": self._resolve,
         }
+
+    def _buffer(self, node: Node) -> int | dict[str, Any] | Invalid | None:
+        """``buffer: N`` (a memory buffer of N events) or ``buffer: {type, max_events,
+        max_bytes, when_full, path}``."""
+        c = self.c
+        if node.value is None:
+            return None
+        if not node.is_mapping:
+            return c.integer(node, ge=1)
+        entries = c.mapping(node, BUFFER_KEYS)
+        if isinstance(entries, Invalid):
+            return INVALID
+        readers: dict[str, Callable[[Node], Any]] = {
+            "type": lambda n: c.choice(n, ("memory", "disk")),
+            "max_events": lambda n: c.integer(n, ge=1),
+            "max_bytes": self._size,
+            "when_full": lambda n: c.choice(n, WHEN_FULL_WORDS),
+            "path": self._resolve,
+        }
+        values = {key: readers[key](child) for key, child in entries.items()}
+        if any(isinstance(v, Invalid) for v in values.values()):
+            return INVALID
+        values["_node"] = node
+        return values
+
+    def _size(self, node: Node) -> int | Invalid:
+        """A size in bytes: an integer, or a string such as ``256MiB`` or ``1 GB``."""
+        if isinstance(node.value, str):
+            match = _SIZE.fullmatch(node.value.strip())
+            if match is None:
+                self.c.error(
+                    node.line,
+                    node.path,
+                    f"expected a size in bytes (e.g. 268435456 or 256MiB), got {describe(node)}",
+                )
+                return INVALID
+            value = int(match.group(1)) * _UNITS[(match.group(2) or "").upper()]
+            if value < 1:
+                self.c.error(node.line, node.path, "must be at least 1 byte")
+                return INVALID
+            return value
+        return self.c.integer(node, ge=1)
+
+    def _buffer_settings(self, entries: Mapping[str, Node], kwargs: dict[str, Any]) -> bool:
+        """Fold ``buffer`` and its ``overflow`` shorthand into one ``BufferSettings``."""
+        raw = kwargs.pop("buffer", None)
+        overflow = kwargs.pop("overflow", None)
+        values: dict[str, Any] = {}
+        if isinstance(raw, int):
+            values["max_events"] = raw
+        elif isinstance(raw, dict):
+            values = dict(raw)
+            node = values.pop("_node")
+            if "when_full" in values and overflow is not None:
+                self.c.error(
+                    entries["overflow"].line,
+                    entries["overflow"].path,
+                    "give the policy once: buffer.when_full or overflow, not both",
+                )
+                return False
+            if values.get("type") == "disk":
+                values.setdefault("max_events", None)
+                values.setdefault("max_bytes", DEFAULT_DISK_MAX_BYTES)
+                if (overflow or values.get("when_full")) == "drop_oldest":
+                    self.c.error(
+                        node.line,
+                        f"{node.path}.when_full",
+                        "a disk buffer cannot drop_oldest (it never rewrites what it "
+                        "stored): use block or drop_newest",
+                    )
+                    return False
+        if overflow is not None:
+            values["when_full"] = overflow
+        if "when_full" in values:
+            values["when_full"] = WhenFull(values["when_full"])
+        try:
+            kwargs["buffer"] = BufferSettings(**values)
+        except ValueError as exc:
+            where = entries["buffer"]
+            self.c.error(where.line, where.path, str(exc))
+            return False
+        return True
 
     def _rate_limit(self, node: Node) -> dict[str, Any] | Invalid | None:
         if node.value is None:
@@ -550,22 +649,26 @@ class _Builder:
         if node is None or node.value is None:
             return None
         c = self.c
-        entries = c.mapping(node, ("listen",))
+        entries = c.mapping(node, ("listen", "token"))
         if isinstance(entries, Invalid) or c.require(node, entries, ("listen",)):
             return INVALID
         listen = entries["listen"]
         parsed = c.address(listen)
-        if isinstance(parsed, Invalid):
+        token = self._optional(entries.get("token"), c.string)
+        if isinstance(parsed, Invalid) or isinstance(token, Invalid):
             return INVALID
+        if token is not None:
+            c.add_secret(token)
         host, port = parsed
-        if not _is_loopback(host):
+        if not _is_loopback(host) and token is None:
             c.warn(
                 listen.line,
                 listen.path,
-                f"{describe(listen)} is not a loopback address: /metrics and /streams are "
-                "exposed to the network (use 127.0.0.1 unless that is intended)",
+                f"{describe(listen)} is not a loopback address and admin.token is not set: "
+                "anyone who can reach it can close and reconnect streams, and /metrics and "
+                "/streams are exposed (set admin.token, or use 127.0.0.1)",
             )
-        return AdminConfig(host=host, port=port)
+        return AdminConfig(host=host, port=port, token=token)
 
     # -- warnings ----------------------------------------------------------------------
     def _warn_streams(
@@ -641,6 +744,24 @@ _RETRY: dict[str, Field] = {
     "max": ("retry_max", "number", {"ge": 0}),
     "attempts": ("retry_attempts", "integer", {"ge": 1}),
 }
+
+
+def _place_disk_buffer(
+    sink: SinkConfig, checkpoint: CheckpointConfig | None, base_dir: str
+) -> SinkConfig:
+    """A disk buffer without a path lives next to the checkpoint file (or in the config's
+    folder): ``<checkpoint stem>.<sink>.buffer.db``."""
+    buffer = sink.buffer
+    if buffer.type != "disk" or buffer.path is not None:
+        return sink
+    if checkpoint is not None:
+        folder, stem = os.path.split(checkpoint.path)
+        stem = os.path.splitext(stem)[0]
+    else:
+        folder, stem = base_dir, "streamvisor"
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", sink.name)
+    path = os.path.join(folder, f"{stem}.{safe}.buffer.db")
+    return dataclasses.replace(sink, buffer=dataclasses.replace(buffer, path=path))
 
 
 def _hint(name: str, options: Sequence[str]) -> str:

@@ -86,6 +86,7 @@ class Daemon:
         self._reloads = {"ok": 0, "failed": 0}
         self._sv: Streamvisor | None = None
         self._admin: Any = None
+        self._tracer: Any = None  # streamvisor.tracing.AttemptTracer when tracing is on
         self._started_at = time.time()
 
     # -- control (thread-safe, signal-safe) ---------------------------------------------
@@ -107,6 +108,10 @@ class Daemon:
             if config.checkpoint is not None:
                 self._store = SQLiteCheckpointStore(config.checkpoint.path)
                 self._saved = self._store.load()
+            if config.tracing is not None:
+                from streamvisor.tracing import build_tracer
+
+                self._tracer = build_tracer(config.tracing)
             self._sv = self._build(config, self._saved)
             if config.admin is not None:
                 self._admin = self._start_admin(config.admin.host, config.admin.port)
@@ -145,6 +150,7 @@ class Daemon:
             stop_event=self._stop_event,
             checkpoints=dict(saved),
             on_state=self._on_state,
+            observer=self._tracer,
         )
 
     def _on_state(self, stream: str, state: StreamState) -> None:
@@ -180,6 +186,8 @@ class Daemon:
         if self._sv is not None:
             self._sv.stop(timeout=self.config.shutdown_timeout)
             self._write_checkpoints(self._sv.final_positions)
+        if self._tracer is not None:
+            self._tracer.shutdown()
         self._close_store()
         if self._admin is not None:
             self._admin.stop()
@@ -269,6 +277,7 @@ class Daemon:
     def _start_admin(self, host: str, port: int) -> Any:
         from streamvisor.admin import AdminServer
         from streamvisor.metrics import build_registry
+        from streamvisor.views.ringlog import RingLogHandler
 
         admin = AdminServer(
             host,
@@ -276,10 +285,18 @@ class Daemon:
             snapshot=self.snapshot,
             ready=self.ready,
             registry=build_registry(self.snapshot),
+            commands=self._sv,
+            token=self.config.admin.token if self.config.admin is not None else None,
+            log_ring=RingLogHandler(redactor=self._redactor),
         )
         bound = admin.start()
         log.info("admin endpoint on http://%s:%d (/health /ready /streams /metrics)", *bound)
         return admin
+
+    @property
+    def admin_address(self) -> tuple[str, int] | None:
+        """The admin endpoint's bound ``(host, port)`` once it is serving, else None."""
+        return self._admin.address if self._admin is not None else None
 
     def ready(self) -> bool:
         """True once every enabled stream has connected once or ended for good."""
@@ -291,7 +308,7 @@ class Daemon:
         """Status for /streams and /metrics, with checkpoint positions."""
         if self._sv is None:
             return {"streams": {}, "subscribers": {}}
-        snap = self._sv.status()
+        snap = self._sv.status().to_dict()
         for name, info in snap["streams"].items():
             saved = self._saved.get(name)
             info["checkpoint_id"] = saved.last_event_id if saved is not None else None

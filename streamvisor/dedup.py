@@ -22,11 +22,31 @@ class Verdict(enum.Enum):
     REUSED = "reused"  # known id, different content: delivered
 
 
+_type_crcs: dict[str, int] = {}
+_crc32 = zlib.crc32
+
+
+def digest_value(event: str, data: str) -> int:
+    """The digest as an int: CRC-32 of the data, seeded with the CRC-32 of the type (the
+    type's CRC is cached: a stream has few types)."""
+    seed = _type_crcs.get(event)
+    if seed is None:
+        seed = _crc32(event.encode("utf-8", "surrogatepass"))
+        if len(_type_crcs) < 4096:
+            _type_crcs[event] = seed
+    return _crc32(data.encode("utf-8", "surrogatepass"), seed)
+
+
 def digest(event: str, data: str) -> str:
-    """A short, process-independent digest of an event's type and data."""
-    return format(
-        zlib.crc32(data.encode("utf-8", "surrogatepass"), zlib.crc32(event.encode())), "08x"
-    )
+    """A short, process-independent digest of an event's type and data (8 hex digits)."""
+    return format(digest_value(event, data), "08x")
+
+
+def _parse(dig: str) -> int:
+    try:
+        return int(dig, 16)
+    except ValueError:
+        return -1  # a malformed seed never matches a real digest
 
 
 class DedupWindow:
@@ -36,10 +56,10 @@ class DedupWindow:
 
     def __init__(self, size: int = 4096, seed: Iterable[tuple[str, str]] = ()) -> None:
         self._size = size
-        self._digests: dict[str, tuple[str, int]] = {}
+        self._digests: dict[str, tuple[int, int]] = {}
         self._order: deque[str] = deque()
         for event_id, dig in seed:
-            self._remember(event_id, dig, 0)
+            self._remember(event_id, _parse(dig), 0)
 
     def check(self, event_id: str | None, event: str, data: str, seq: int = 0) -> Verdict:
         """Classify an event and remember it. Events without an id (or with an empty one,
@@ -53,7 +73,7 @@ class DedupWindow:
         """
         if not event_id or self._size == 0:  # "" is an id reset: the event has no id
             return Verdict.NEW
-        dig = digest(event, data)
+        dig = digest_value(event, data)
         known = self._digests.get(event_id)
         if known is None:
             self._remember(event_id, dig, seq)
@@ -63,7 +83,18 @@ class DedupWindow:
         self._digests[event_id] = (dig, seq)
         return Verdict.REUSED
 
-    def _remember(self, event_id: str, dig: str, seq: int) -> None:
+    def known(self, event_id: str) -> int | None:
+        """The digest (``digest_value``) remembered for ``event_id``, or None."""
+        entry = self._digests.get(event_id)
+        return entry[0] if entry is not None else None
+
+    def remember(self, event_id: str, dig: int, seq: int = 0) -> None:
+        """Remember ``event_id`` with content digest ``dig`` (``digest_value``) at sequence
+        ``seq`` (a known id takes the new digest and keeps its place in the window)."""
+        if self._size:
+            self._remember(event_id, dig, seq)
+
+    def _remember(self, event_id: str, dig: int, seq: int) -> None:
         if event_id in self._digests:
             self._digests[event_id] = (dig, seq)
             return
@@ -81,7 +112,9 @@ class DedupWindow:
         """
         digests = self._digests
         return tuple(
-            (i, digests[i][0]) for i in self._order if upto is None or digests[i][1] <= upto
+            (i, format(digests[i][0], "08x"))
+            for i in self._order
+            if upto is None or digests[i][1] <= upto
         )
 
     def __len__(self) -> int:

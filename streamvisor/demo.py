@@ -125,7 +125,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 lambda: all(len(set(state.ids.get(n, []))) >= published[n] for n in names),
                 timeout=max(deadline - time.monotonic(), 0.0),
             )
-        status = sv.status()
+        status = sv.status().to_dict()
         sv.stop(timeout=5.0)
     finally:
         sup_log.removeHandler(printer)

@@ -100,6 +100,20 @@ class EndOfStreamError(StreamError):
         super().__init__(message)
 
 
+class StreamFailedError(StreamvisorError):
+    """A stream failed for good (a permanent error, retries exhausted): raised by iterators.
+
+    Attributes:
+        stream: the stream's name.
+        reason: why, redacted (no credentials).
+    """
+
+    def __init__(self, stream: str, reason: str) -> None:
+        self.stream = stream
+        self.reason = reason
+        super().__init__(f"stream {stream} failed: {reason}")
+
+
 class Action(enum.Enum):
     """What the supervisor does after a failure."""
 

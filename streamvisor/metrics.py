@@ -77,8 +77,19 @@ class _Families:
         )
         self.overflow_dropped = CounterMetricFamily(
             _P + "overflow_dropped",
-            "Events dropped by a full subscriber queue.",
-            labels=["stream", "subscriber"],
+            "Events dropped by a full subscriber buffer, by the drop policy its user chose "
+            "(reason: drop_newest, drop_oldest, disconnect).",
+            labels=["stream", "subscriber", "reason"],
+        )
+        self.paused = GaugeMetricFamily(
+            _P + "stream_paused",
+            "1 while a full subscriber or sink pauses the stream (backpressure).",
+            labels=s,
+        )
+        self.paused_seconds = CounterMetricFamily(
+            _P + "backpressure_seconds",
+            "Seconds the stream spent paused by backpressure.",
+            labels=s,
         )
         self.queue_depth = GaugeMetricFamily(
             _P + "subscriber_queue_depth",
@@ -127,7 +138,11 @@ def _add_stream(f: _Families, name: str, info: Mapping[str, Any]) -> None:
     f.dedup_dropped.add_metric([name], _count(info.get("dedup_dropped")))
     f.reused_ids.add_metric([name], _count(info.get("reused_ids")))
     for sub, sub_info in _mapping(info.get("subscribers")).items():
-        f.overflow_dropped.add_metric([name, str(sub)], _count(_mapping(sub_info).get("dropped")))
+        sub_info = _mapping(sub_info)
+        reason = str(sub_info.get("reason") or "drop_newest")
+        f.overflow_dropped.add_metric([name, str(sub), reason], _count(sub_info.get("dropped")))
+    f.paused.add_metric([name], 1.0 if info.get("paused_on") else 0.0)
+    f.paused_seconds.add_metric([name], _count(info.get("paused_seconds")))
     current = _plain(info.get("state"))
     for state in STREAM_STATES:
         f.state.add_metric([name, state], 1.0 if current == state else 0.0)
@@ -146,7 +161,8 @@ def _add_stream(f: _Families, name: str, info: Mapping[str, Any]) -> None:
 def _add_subscriber(f: _Families, name: str, info: Mapping[str, Any]) -> None:
     f.queue_depth.add_metric([name], _count(info.get("queue_depth")))
     f.delivered.add_metric([name], _count(info.get("delivered")))
-    f.alive.add_metric([name], 1.0 if info.get("alive") else 0.0)
+    alive = info.get("alive", info.get("removed") is None)
+    f.alive.add_metric([name], 1.0 if alive else 0.0)
 
 
 class StatusCollector:

@@ -23,7 +23,7 @@ from streamvisor.connection import Connection, cookie_session
 from streamvisor.logsetup import configure_logging
 from streamvisor.redact import Redactor, is_secret_header
 from streamvisor.spec import BreakerPolicy, StreamSpec
-from streamvisor.sse import Event
+from streamvisor.sse import Event, to_jsonl
 from streamvisor.states import StreamState
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -54,19 +54,19 @@ class TailSink:
             events = events[: self._remaining]
             self._remaining -= len(events)
         if self._format == "jsonl":
-            text = "".join([ev.to_json() + "\n" for ev in events])
+            payload = to_jsonl(events)
         else:
-            text = "".join([_as_text(ev) for ev in events])
+            payload = "".join([_as_text(ev) for ev in events]).encode("utf-8")
         try:
             # Always UTF-8, whatever the locale says: an ASCII or Latin-1 stdout must not
             # turn the first non-ASCII event into an error (or a silent exit).
             binary = getattr(self._out, "buffer", None)
             if binary is not None:
                 self._out.flush()
-                binary.write(text.encode("utf-8"))
+                binary.write(payload)
                 binary.flush()
             else:
-                self._out.write(text)
+                self._out.write(payload.decode("utf-8"))
                 self._out.flush()
         except (BrokenPipeError, ConnectionResetError):
             self._reader_left()
@@ -170,7 +170,7 @@ def run_tail(args: argparse.Namespace) -> int:
     sink = TailSink(sys.stdout, args.format, args.max_events, done)
     # kind: mcp goes through Streamvisor's own connector (the stream's MCP session).
     sv = Streamvisor([spec], on_state=on_state, connect=None if mcp else connect)
-    sv.add_sink(sink, overflow="drop_newest", buffer=1_000_000)
+    sv.add_sink(sink)  # block: a slow terminal slows the stream, nothing is lost
     try:
         sv.start()
         while not done.wait(0.5):

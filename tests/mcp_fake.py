@@ -106,6 +106,12 @@ class FakeMcp:
         self.stop()
 
     # -- driving -----------------------------------------------------------------------------
+    @property
+    def streaming(self) -> int:
+        """GET streams open now (their position in the log is taken)."""
+        with self._lock:
+            return len(self._socks)
+
     def notify(self, method: str = "notifications/message", params: Any = None) -> None:
         """Append a notification to every live session's GET log."""
         with self._cond:

@@ -6,8 +6,8 @@ its generation, so late messages from a replaced connection are recognised and d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from streamvisor.sse import Event
@@ -39,13 +39,26 @@ class Exited:
     stopping: bool = False
 
 
-# --- stream actor -> hub --------------------------------------------------------------
+# --- stream -> subscriber actors (public) ---------------------------------------------
 @dataclass(frozen=True, slots=True)
-class Publish:
-    """Events decoded from one read of ``stream`` (one message per read, not per event)."""
+class EventBatch:
+    """The events of one read of one stream, for a ``subscribe(..., batch=True)`` actor.
+
+    Iterable and sized like the tuple it carries.
+
+    Attributes:
+        stream: the stream's name.
+        events: the events, in order (deduplicated, filtered for this subscriber).
+    """
 
     stream: str
-    events: Sequence[Event]
+    events: tuple[Event, ...]
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
 
 
 # --- supervisor <-> itself (timers) ---------------------------------------------------
@@ -102,65 +115,12 @@ class StopStreams:
     """Ask: interrupt and stop every stream; answers the refs to wait for."""
 
 
-# --- hub ------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Subscribe:
-    """Add a subscriber slot to the hub."""
-
-    name: str
-    ref: Any  # pykka.ActorRef
-    streams: frozenset[str] | None
-    events: frozenset[str] | None
-    buffer: int
-    overflow: str
-    batch: bool  # True for built-in sinks: deliver lists of events
-
-
-@dataclass(frozen=True, slots=True)
-class Unsubscribe:
-    """Remove a subscriber slot."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class Drain:
-    """Push buffered events towards subscribers (a timer tick)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SeedDedup:
-    """Seed a stream's dedup window, e.g. from a checkpoint."""
-
-    stream: str
-    recent: tuple[tuple[str, str], ...]
-    size: int
-
-
 # --- sinks ----------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
-class Batch:
-    """Several events for a built-in sink (internal hop: one message, many events).
+class Drain:
+    """Sink actor: take what its buffer holds and write it (``force``: ignore max_wait)."""
 
-    ``upto`` maps each stream in the batch to (hub sequence of its last event there, that
-    event's last_event_id, how many of the batch's events are from that stream).
-    """
-
-    events: Sequence[Event]
-    upto: dict[str, tuple[int, str | None, int]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Flush:
-    """Write out buffered events now (a timer tick, or shutdown)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Written:
-    """A sink wrote the events of one or more batches (their merged ``upto``)."""
-
-    sink: str
-    upto: dict[str, tuple[int, str | None, int]]
+    force: bool = False
 
 
 @dataclass(frozen=True, slots=True)

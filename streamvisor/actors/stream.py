@@ -1,8 +1,11 @@
 """StreamActor: one connection attempt of one upstream stream, read in the actor's thread.
 
-The actor's own thread is the reader: it connects, feeds the decoder, and tells the hub one
-``Publish`` per read (never one message per event). That halves the threads per stream
-compared with an actor plus a separate reader thread. To stop or reconnect it, the
+The actor's own thread is the reader: it connects, feeds the decoder, drops replayed
+duplicates (the stream's ``StreamBook``) and hands each read's events to every subscriber
+that takes them (``outlets``), one call per read. A full subscriber makes the thread wait
+before its next read: the stream is paused, not dead, and TCP slows the upstream. That halves
+the threads per stream compared with an actor plus a separate reader thread, and takes the
+hub off the per-event path. To stop or reconnect it, the
 supervisor calls ``StreamControl.interrupt()`` (thread-safe: it shuts the socket down,
 which wakes the blocked read in about a millisecond) and the actor then ends by itself.
 Every ending, expected or not, is reported to the supervisor as one ``Exited`` message
@@ -19,9 +22,12 @@ from typing import Any, Protocol
 
 import pykka
 
+from streamvisor.actors.book import StreamBook
+from streamvisor.actors.hub import Hub
 from streamvisor.actors.inbox import SimpleInbox
-from streamvisor.actors.messages import Connected, Exited, Publish
+from streamvisor.actors.messages import Connected, Exited
 from streamvisor.errors import EndOfStreamError, StreamError
+from streamvisor.flow import Position
 from streamvisor.hooks import EventClass
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Decoder, Event
@@ -44,16 +50,20 @@ ConnectionFactory = Callable[[StreamSpec, "str | None"], ConnectionLike]
 class StreamControl:
     """Thread-safe handle the supervisor keeps to interrupt one stream's connection.
 
-    Also carries the stream's wire counters, written by the stream thread only.
+    Also carries the stream's wire counters and its pause state, written by the stream
+    thread only. It is the ``flow.PauseControl`` that full subscribers wait with.
     """
 
-    __slots__ = ("_conn", "_lock", "bytes", "reason")
+    __slots__ = ("_conn", "_lock", "bytes", "paused_on", "paused_since", "paused_total", "reason")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._conn: ConnectionLike | None = None
         self.reason: str | None = None  # "stop" | "reconnect" once interrupted
         self.bytes = 0
+        self.paused_on: str | None = None  # the full subscriber the stream waits for
+        self.paused_since: float | None = None
+        self.paused_total = 0.0  # seconds spent paused by backpressure
 
     def attach(self, conn: ConnectionLike) -> bool:
         """Register the current connection; False if an interrupt already came."""
@@ -76,6 +86,28 @@ class StreamControl:
         if conn is not None:
             conn.interrupt()
 
+    # -- flow.PauseControl -------------------------------------------------------------
+    def abandoned(self) -> bool:
+        """True once a stop was requested: a full subscriber stops being waited for.
+
+        A reconnect does not abandon: the batch in hand is delivered first (dropping it
+        would lose it, since its ids are already past the resume point).
+        """
+        return self.reason == "stop"
+
+    def pause(self, outlet: str) -> None:
+        """The stream waits for ``outlet`` before reading on."""
+        self.paused_on = outlet
+        self.paused_since = time.monotonic()
+
+    def resume(self) -> None:
+        """The stream reads again."""
+        since = self.paused_since
+        if since is not None:
+            self.paused_total += time.monotonic() - since
+        self.paused_on = None
+        self.paused_since = None
+
 
 class _Run:
     """Self-told at start: connect and read until the connection ends."""
@@ -95,7 +127,8 @@ class StreamActor(SimpleInbox, pykka.ThreadingActor):
         last_event_id: str | None,
         control: StreamControl,
         supervisor: pykka.ActorRef[Any],
-        hub: pykka.ActorRef[Any],
+        hub: Hub,
+        book: StreamBook,
         connect: ConnectionFactory,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -106,6 +139,7 @@ class StreamActor(SimpleInbox, pykka.ThreadingActor):
         self._control = control
         self._supervisor = supervisor
         self._hub = hub
+        self._book = book
         self._connect = connect
         self._clock = clock
 
@@ -141,8 +175,9 @@ class StreamActor(SimpleInbox, pykka.ThreadingActor):
                 self._supervisor.tell(Connected(spec.name, self._gen))
                 if handler is not None:
                     handler.on_connect(spec.name)
-                hub = self._hub
-                publish = hub.tell
+                book = self._book
+                admit = book.admit
+                routes = self._hub.routes
                 feed = decoder.feed
                 read = conn.read
                 name = spec.name
@@ -153,11 +188,14 @@ class StreamActor(SimpleInbox, pykka.ThreadingActor):
                     control.bytes += len(chunk)
                     batch = feed(chunk)
                     if batch:
-                        events += len(batch)
                         if handler is not None:
                             batch = self._classify(batch)
-                        if batch:
-                            publish(Publish(name, batch))
+                        kept, first = admit(batch)
+                        if kept and not self._hand_over(name, kept, first, routes(name)):
+                            book.abandon()
+                            break  # stopping while a subscriber was full
+                        book.commit()
+                        events += len(kept)
                     resume_id = decoder.last_event_id
                 decoder.end()
                 if control.reason is None:
@@ -197,6 +235,17 @@ class StreamActor(SimpleInbox, pykka.ThreadingActor):
             self._supervisor.tell(exited)
         except pykka.ActorDeadError:
             pass
+
+    def _hand_over(self, name: str, kept: list[Event], first: int, routes: tuple[Any, ...]) -> bool:
+        """Offer one read's new events to every outlet; False if a stop cut it short."""
+        last = Position(first + len(kept), kept[-1].last_event_id)
+        before = self._book.committed
+        control = self._control
+        for outlet in routes:
+            selected = outlet.select(kept)
+            if selected and not outlet.offer(name, selected, last, before, control):
+                return False
+        return True
 
     def _classify(self, batch: list[Event]) -> list[Event]:
         """Apply the stream's ``classify`` hook: drop system events, act on retry events."""

@@ -14,10 +14,11 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from streamvisor.actors.hub import Hub
 from streamvisor.actors.inbox import SimpleInbox
 from streamvisor.actors.messages import (
     AddStream,
@@ -39,6 +40,9 @@ from streamvisor.spec import StreamSpec
 from streamvisor.states import BreakerState, StreamState
 from streamvisor.supervision import Decision, Kind, Outcome, RestartPolicy
 
+if TYPE_CHECKING:
+    from streamvisor.tracing import AttemptObserver
+
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 1.0
@@ -54,6 +58,7 @@ class _Entry:
         "gen",
         "last_error",
         "last_event_id",
+        "last_failure",
         "policy",
         "ref",
         "restarts",
@@ -79,6 +84,7 @@ class _Entry:
         self.restarts = 0
         self.failures: dict[str, int] = {"retry": 0, "rate_limited": 0, "permanent": 0, "crash": 0}
         self.last_error: str | None = None
+        self.last_failure: str | None = None  # the failure class of last_error
         self.connected_since: float | None = None
         self.timer: Any = None
 
@@ -88,21 +94,25 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
 
     def __init__(
         self,
-        hub: pykka.ActorRef[Any],
+        hub: Hub,
         schedule: Schedule,
         connect: ConnectionFactory,
         *,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         on_state: Callable[[str, StreamState], None] | None = None,
+        last_errors: dict[str, str] | None = None,
+        observer: AttemptObserver | None = None,
     ) -> None:
         super().__init__()
+        self._observer = observer  # tracing; None when off
         self._hub = hub
         self._schedule = schedule
         self._connect = connect
         self._clock = clock
         self._rng = rng or random.Random()
         self._on_state = on_state
+        self._last_errors = last_errors if last_errors is not None else {}
         self._entries: dict[str, _Entry] = {}
         self._stopping = False
 
@@ -144,9 +154,12 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
     def _spawn(self, entry: _Entry) -> None:
         entry.gen += 1
         entry.timer = None
-        wire_bytes = entry.control.bytes
+        old = entry.control
         entry.control = StreamControl()
-        entry.control.bytes = wire_bytes
+        entry.control.bytes = old.bytes
+        entry.control.paused_total = old.paused_total
+        if self._observer is not None:
+            self._observer.attempt_started(entry.spec, entry.gen, old.bytes)
         entry.ref = StreamActor.start(
             entry.spec,
             entry.gen,
@@ -154,6 +167,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             entry.control,
             self.actor_ref,
             self._hub,
+            self._hub.book(entry.spec.name, entry.spec.dedup_window),
             self._connect,
             self._clock,
         )
@@ -162,6 +176,8 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         entry = self._entries.get(msg.stream)
         if entry is None or msg.gen != entry.gen:
             return
+        if self._observer is not None:
+            self._observer.attempt_connected(msg.stream, msg.gen)
         entry.connected_since = time.time()
         entry.policy.on_connected()
         log.info(
@@ -182,6 +198,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         if msg.retry_ms is not None:
             entry.retry_ms = msg.retry_ms
         if msg.stopping or self._stopping or entry.state is StreamState.CLOSED:
+            self._observe_end(entry, msg, None)
             if entry.state is StreamState.CONNECTING and not self._stopping:
                 self._spawn(entry)  # reconnect came while the closed connection wound down
                 return
@@ -196,7 +213,19 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             requested=msg.requested,
         )
         decision = self._decide(entry, outcome)
+        self._observe_end(entry, msg, decision)
         self._apply(entry, decision)
+
+    def _observe_end(self, entry: _Entry, msg: Exited, decision: Decision | None) -> None:
+        if self._observer is not None:
+            self._observer.attempt_ended(
+                msg.stream,
+                msg.gen,
+                error=msg.error,
+                events=msg.events,
+                wire_bytes=entry.control.bytes,
+                decision=decision,
+            )
 
     def _decide(self, entry: _Entry, outcome: Outcome) -> Decision:
         # A server's retry: is honoured, but capped at a day (like Retry-After).
@@ -226,6 +255,8 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 entry.failures.get(decision.failure_class, 0) + 1
             )
             entry.last_error = decision.reason
+            entry.last_failure = decision.failure_class
+            self._last_errors[name] = decision.reason
         if decision.kind is Kind.DONE:
             log.info(
                 "stream %s ended by the server: %s",
@@ -378,10 +409,17 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 "url": e.url,
                 "last_event_id": e.last_event_id,
                 "bytes": e.control.bytes,
+                "paused_on": e.control.paused_on,
+                "paused_seconds": round(
+                    e.control.paused_total
+                    + (time.monotonic() - e.control.paused_since if e.control.paused_since else 0),
+                    3,
+                ),
                 "restarts": e.restarts,
                 "failures": dict(e.failures),
                 "breaker": e.policy.breaker.value,
                 "last_error": e.last_error,
+                "last_failure": e.last_failure,
                 "connected_since": e.connected_since,
                 "gen": e.gen,
             }

@@ -2,8 +2,14 @@
 
 Rule: one Event JSON object per line, UTF-8, appended; every ``write`` is flushed to the OS
 before it returns (``fsync=True`` also forces it to the disk). A file torn by a ``kill -9``
-in mid-line is repaired on open by starting a new line: the torn fragment stays in the file
-and readers (``read_jsonl``) skip it.
+in mid-line is repaired on open by cutting the torn fragment off (it was never acknowledged,
+so it is delivered again), so the file stays valid JSONL.
+
+Exactly once across ``kill -9``: at start the sink reads back what it holds after each
+stream's checkpoint (``recover``); the daemon resumes the stream from the last id in the file
+when this sink is the only one taking it, and in any case the sink skips events it already
+holds (matched by id and content digest). Events without an id cannot be matched: for them
+the file is at-least-once.
 """
 
 from __future__ import annotations
@@ -11,11 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
+from streamvisor.dedup import digest
 from streamvisor.sinks.base import SinkError
-from streamvisor.sse import Event
+from streamvisor.sinks.readback import Held, read_back
+from streamvisor.sse import Event, to_jsonl
 
 __all__ = ["FileSink", "open_jsonl_for_append", "read_jsonl"]
 
@@ -39,13 +47,33 @@ def open_jsonl_for_append(path: str) -> BinaryIO:
         if size:
             handle.seek(size - 1)
             if handle.read(1) != b"\n":
-                log.warning("%s: last line was torn (crash?); starting a new line", path)
-                handle.write(b"\n")
-                handle.flush()
+                keep = _last_line_end(handle, size)
+                handle.truncate(keep)
+                handle.seek(keep)
+                log.warning(
+                    "%s: the last line was torn (a crash?): removed its %d bytes; its event "
+                    "is delivered again",
+                    path,
+                    size - keep,
+                )
     except BaseException:
         handle.close()
         raise
     return handle
+
+
+def _last_line_end(handle: BinaryIO, size: int) -> int:
+    """The offset just after the last newline before ``size`` (0 if none)."""
+    pos = size
+    while pos > 0:
+        step = min(65536, pos)
+        pos -= step
+        handle.seek(pos)
+        block = handle.read(step)
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            return pos + cut + 1
+    return 0
 
 
 def read_jsonl(path: str) -> list[Event]:
@@ -93,7 +121,9 @@ class FileSink:
         self.max_batch = max_batch
         self.max_wait = float(flush_interval)
         self.fsync = fsync
-        self.stats: dict[str, int] = {"delivered": 0, "errors": 0}
+        self.stats: dict[str, int] = {"delivered": 0, "errors": 0, "skipped": 0}
+        self.recovered: dict[str, Held] = {}
+        self._held: dict[tuple[str, str], str] = {}
         self._closed = False
         self._handle: BinaryIO | None = None
         self._reopen()
@@ -105,17 +135,53 @@ class FileSink:
             raise SinkError(f"sink {self.name}: cannot open {self.path}: {exc}") from exc
         return self._handle
 
+    exactly_once = True
+    """This sink can tell what it holds (``recover``): exactly once for events with ids."""
+
+    def recover(self, checkpoints: Mapping[str, str | None]) -> dict[str, Held]:
+        """Read back what the file holds after each stream's checkpoint; remember those
+        events so that ``write`` skips them when they come again.
+
+        Args:
+            checkpoints: per stream, the checkpoint's Last-Event-ID (None: none yet).
+
+        Returns:
+            Per stream with lines in the file: its last Last-Event-ID and held ids.
+        """
+        self.recovered = read_back(self.path, checkpoints)
+        self._held = {
+            (stream, event_id): dig
+            for stream, info in self.recovered.items()
+            for event_id, dig in info.ids
+        }
+        return self.recovered
+
+    def _skip_held(self, events: Sequence[Event]) -> Sequence[Event]:
+        held = self._held
+        kept: list[Event] = []
+        for ev in events:
+            if ev.id and held.get((ev.stream, ev.id)) == digest(ev.event, ev.data):
+                del held[(ev.stream, ev.id)]
+                self.stats["skipped"] += 1
+                continue
+            kept.append(ev)
+        return kept
+
     def write(self, events: Sequence[Event]) -> None:
         """Append the events and flush them to the OS (and to disk when ``fsync``).
+
+        Events the file already held at start (``recover``) are skipped.
 
         Raises:
             SinkError: the write failed (the file is reopened, and repaired, on the next one).
         """
         if self._closed:
             raise SinkError(f"sink {self.name}: write after close")
+        if self._held:
+            events = self._skip_held(events)
         if not events:
             return
-        payload = "".join(event.to_json() + "\n" for event in events).encode("utf-8")
+        payload = to_jsonl(events)
         handle = self._handle or self._reopen()
         try:
             handle.write(payload)

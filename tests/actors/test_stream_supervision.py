@@ -578,27 +578,28 @@ def test_a_reused_id_with_new_content_is_delivered_and_counted(
     assert sv.status()["streams"]["s"]["reused_ids"] == 1
 
 
-def test_a_subscriber_with_a_crowded_inbox_is_buffered_and_its_counts_stay_true(
+def test_a_subscriber_with_a_crowded_inbox_pauses_the_stream_until_it_catches_up(
     make_sv: Callable[..., Streamvisor], blocker: BlockerHandle
 ) -> None:
     factory = FakeFactory.playing([Attempt([ev(1), ev(2), ev(3), BLOCK])])
     sv = make_sv([spec()], connect=factory)
-    name = sv.subscribe(blocker.ref)
-    from streamvisor.actors.hub import _ACTOR_WINDOW
-
-    crowd = _ACTOR_WINDOW + 36
-    for i in range(crowd):  # the subscriber's inbox is already past the hub's window
+    name = sv.subscribe(blocker.ref, buffer=10)
+    crowd = 20
+    for i in range(crowd):  # the subscriber's inbox is already past its buffer
         blocker.ref.tell(f"own message {i}")
     sv.start()
 
-    def subscriber() -> dict[str, Any]:
-        return dict(sv.status()["subscribers"][name])
+    def stream() -> dict[str, Any]:
+        return dict(sv.status()["streams"]["s"])
 
-    assert wait_until(lambda: subscriber()["queue_depth"] == 3, DEADLINE)
-    assert subscriber()["delivered"] == 0
+    assert wait_until(lambda: stream()["paused_on"] == name, DEADLINE)
+    assert sv.status()["subscribers"][name]["delivered"] == 0
     blocker.gate.set()
     assert blocker.wait_for(3, DEADLINE)
-    assert wait_until(lambda: subscriber()["delivered"] == 3, DEADLINE)
+    assert wait_until(lambda: stream()["paused_on"] is None, DEADLINE)
+    assert sv.status()["subscribers"][name]["delivered"] == 3
+    assert sv.status()["subscribers"][name]["dropped"] == 0
+    assert stream()["paused_seconds"] > 0
     assert len(blocker.others) == crowd
 
 

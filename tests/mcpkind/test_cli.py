@@ -88,7 +88,7 @@ def test_tail_mcp_prints_messages_with_their_method(
     thread = threading.Thread(target=lambda: codes.append(main(argv)))
     thread.start()
     try:
-        assert wait_until(lambda: bool(fake.seen("GET")), 5)
+        assert wait_until(lambda: fake.streaming == 1, 5)
         fake.notify("notifications/resources/updated", {"uri": "file:///a"})
         thread.join(10)
     finally:

@@ -284,3 +284,21 @@ def test_neither_the_session_id_nor_the_token_reaches_logs_or_status(
     assert fake.seen("GET")[0].headers["Authorization"] == f"Bearer {token}"
     for secret in [token, *sids]:
         assert secret not in caplog.text and secret not in status
+
+
+def test_call_notifications_go_out_with_the_listening_streams_next_chunk(
+    fake: FakeMcp, make_sv: Callable[..., Streamvisor], collector: CollectorHandle
+) -> None:
+    from streamvisor.upstream.mcp.jsonrpc import McpCallError
+
+    sv = make_sv([mcp_spec(fake.url)])
+    sv.subscribe(collector.ref)
+    sv.start()
+    assert wait_until(lambda: _listening(sv) and fake.streaming == 1)
+    with pytest.raises(McpCallError):
+        sv.call("tools", "tools/call", {"name": "drop"}, timeout=5)  # sends one progress
+    fake.notify(params={"data": {"n": 1}})
+    assert collector.wait_for(2)
+    first, second = collector.events[:2]
+    assert (first.event, first.id) == ("notifications/progress", None)
+    assert second.event == "notifications/message" and second.id is not None

@@ -68,7 +68,9 @@ def test_listening_stream_cut_five_times_delivers_every_notification_once_in_ord
 def test_resumable_tool_call_whose_stream_is_closed_half_way_returns_its_result(
     real: RealServer, make_sv: Callable[..., Streamvisor], collector: CollectorHandle
 ) -> None:
-    sv = make_sv([mcp_spec(real.url)])
+    # listen: none, so the call's notifications are published at once (with a listening
+    # GET open they go out with its next chunk: see test_fake_faults).
+    sv = make_sv([mcp_spec(real.url, listen="none")])
     sv.subscribe(collector.ref, events=["notifications/progress"])
     sv.start()
     assert wait_until(lambda: _mcp(sv).get("session") == "ready", 10)

@@ -20,6 +20,7 @@ from streamvisor.config import (
     parse_config,
 )
 from streamvisor.errors import ConfigError
+from streamvisor.flow import BufferSettings, WhenFull
 from streamvisor.spec import BreakerPolicy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,8 +144,7 @@ def test_a_good_config_becomes_the_right_objects() -> None:
             retry_max=10.0,
             retry_attempts=3,
             dead_letter="/var/dead.jsonl",
-            buffer=500,
-            overflow="drop_oldest",
+            buffer=BufferSettings(max_events=500, when_full=WhenFull.DROP_OLDEST),
         ),
     )
     assert config.checkpoint == CheckpointConfig(
@@ -501,7 +501,7 @@ BAD = [
     ),
     pytest.param(
         STREAM + "sinks:\n  - {name: s, type: stdout, overflow: drop_new}\n",
-        "config.yaml:5: sinks[0].overflow: expected 'drop_oldest', 'drop_newest' or "
+        "config.yaml:5: sinks[0].overflow: expected 'block', 'drop_newest', 'drop_oldest' or "
         "'disconnect', got 'drop_new' (did you mean 'drop_newest'?)",
         id="bad-overflow",
     ),

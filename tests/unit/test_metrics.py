@@ -77,7 +77,12 @@ def key(name: str, **labels: str) -> Key:
         ("failures_total", {"stream": "ticker", "class": "crash"}, 0),
         ("dedup_dropped_total", {"stream": "ticker"}, 5),
         ("reused_ids_total", {"stream": "ticker"}, 1),
-        ("overflow_dropped_total", {"stream": "ticker", "subscriber": "archive"}, 7),
+        (
+            "overflow_dropped_total",
+            {"stream": "ticker", "subscriber": "archive", "reason": "drop_newest"},
+            7,
+        ),
+        ("stream_paused", {"stream": "ticker"}, 0),
         ("subscriber_queue_depth", {"subscriber": "archive"}, 3),
         ("subscriber_delivered_total", {"subscriber": "archive"}, 1200),
         ("subscriber_alive", {"subscriber": "archive"}, 1),
@@ -171,6 +176,7 @@ def test_the_redacted_url_and_error_text_never_become_labels() -> None:
     assert label_values <= {
         "ticker",
         "archive",
+        "drop_newest",
         "ok",
         "failed",
         "retry",

@@ -64,15 +64,16 @@ def test_a_reopened_file_is_appended_to(tmp_path: Path) -> None:
     assert read_jsonl(str(path)) == _events(3)
 
 
-def test_a_torn_last_line_is_left_and_new_lines_start_fresh(tmp_path: Path) -> None:
+def test_a_torn_last_line_is_cut_off_and_the_file_stays_valid_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     good = _events(1)[0].to_json()
     path.write_text(good + "\n" + '{"stream":"ticker","id":"1","da', encoding="utf-8")
     sink = FileSink(str(path))
     sink.write(_events(3)[1:])
     sink.close()
-    lines = path.read_text(encoding="utf-8").split("\n")
-    assert lines[1] == '{"stream":"ticker","id":"1","da'  # the torn fragment stays
+    text = path.read_text(encoding="utf-8")
+    assert '"da\n' not in text and 'ticker","id":"1","da' not in text  # fragment gone
+    assert [json.loads(line)["id"] for line in text.splitlines()] == ["0", "1", "2"]
     assert read_jsonl(str(path)) == _events(3)
 
 

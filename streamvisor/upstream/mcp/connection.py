@@ -159,6 +159,10 @@ class McpConnection:
         if segment is not None:
             segment.interrupt()
 
+    def wake(self) -> None:
+        """Messages wait in the mailbox: an idle ``read()`` returns them now."""
+        self._wake.set()
+
     # -- opening -----------------------------------------------------------------------------
     def _deadline(self) -> float:
         return self._st.clock() + self._spec.connect_timeout + self._spec.read_timeout
@@ -335,9 +339,15 @@ class McpConnection:
         self._open_listen(deadline)
 
     def _pause(self, seconds: float) -> None:
-        """Wait, interruptibly (the server's ``retry``: the client MUST wait it)."""
-        self._wake.wait(max(seconds, 0.01))
-        self._wake.clear()
+        """Wait, interruptibly (the server's ``retry``: the client MUST wait it all)."""
+        clock = self._st.clock
+        deadline = clock() + max(seconds, 0.01)
+        while not self._interrupted and not self._reopen:
+            left = deadline - clock()
+            if left <= 0:
+                return
+            self._wake.wait(left)
+            self._wake.clear()
 
     def _idle(self) -> None:
         """No listening stream (405 or ``listen: none``): wait; ping every ``ping_interval``
@@ -348,8 +358,9 @@ class McpConnection:
         self._wake.clear()
         if self._interrupted:
             return
-        if woke and self._reopen:
-            self._reopen_on(self._deadline())
+        if woke:  # a new session, or messages waiting in the mailbox
+            if self._reopen:
+                self._reopen_on(self._deadline())
             return
         session_id = st.session.session_id
         try:

@@ -32,6 +32,11 @@ class Mailbox:
         with self._lock:
             self._synthetic.append(block)
 
+    def push(self, block: bytes) -> None:
+        """Queue an already framed event block."""
+        with self._lock:
+            self._synthetic.append(block)
+
     def take(self) -> bytes:
         """Every queued synthetic event, as bytes (``b""`` when none)."""
         with self._lock:

@@ -1,7 +1,7 @@
 """``McpStreams``: the MCP state of every ``kind: mcp`` stream of one ``Streamvisor``, the
 connection factory that uses it, and ``call()``.
 
-Wiring (``api.py``): ``self._mcp = McpStreams(publish)`` and
+Wiring (``api.py``): ``self._mcp = McpStreams()`` and
 ``connect = self._mcp.connector(default_connect)``; ``Streamvisor.call`` delegates to
 ``McpStreams.call``, ``status()`` adds ``McpStreams.status(name)`` as each MCP stream's
 ``mcp`` entry, and ``stop()`` ends with ``McpStreams.close()`` (DELETE of each session).
@@ -32,7 +32,8 @@ class McpStreams:
 
     Args:
         publish: ``(stream, events)`` for messages that arrive on a call's own answer
-            stream (progress, log notifications), so subscribers see them too.
+            stream (progress, log notifications). None (the default): they go through the
+            stream's listening connection (see ``McpStream.publish_messages``).
     """
 
     def __init__(self, publish: Publish | None = None) -> None:

@@ -42,6 +42,7 @@ class Listener(Protocol):
     """The stream's current listening connection, told when another thread re-initialized."""
 
     def session_changed(self) -> None: ...
+    def wake(self) -> None: ...
 
 
 class LegacySseRequired(StreamError):
@@ -328,20 +329,33 @@ class McpStream:
         return rtt
 
     def publish_messages(self, messages: Sequence[dict[str, Any]]) -> None:
-        """Publish messages that arrived outside the listening stream, as events without
-        an id (their SSE ids belong to another stream and must not move the cursor)."""
-        if self.publish is None or not messages:
+        """Publish messages that arrived outside the listening stream (a call's progress
+        and log notifications), as events without an id: their SSE ids belong to another
+        stream and must not move the cursor.
+
+        With a ``publish`` hook they go out at once; without one they are handed to the
+        listening connection, whose ``read()`` emits them (at once when no listening stream
+        is open, else with its next chunk), so dedup and fan-out stay in the stream's thread.
+        """
+        if not messages:
             return
-        now = time.time()
-        cursor = self.session.cursor
-        events = [
-            Event(self.spec.name, None, jsonrpc.event_name(m), jsonrpc.dumps(m), cursor, now)
-            for m in messages
-        ]
-        try:
-            self.publish(self.spec.name, events)
-        except Exception:
-            log.exception("stream %s: publishing call messages failed", self.spec.name)
+        if self.publish is not None:
+            now = time.time()
+            cursor = self.session.cursor
+            events = [
+                Event(self.spec.name, None, jsonrpc.event_name(m), jsonrpc.dumps(m), cursor, now)
+                for m in messages
+            ]
+            try:
+                self.publish(self.spec.name, events)
+            except Exception:
+                log.exception("stream %s: publishing call messages failed", self.spec.name)
+            return
+        for msg in messages:
+            self.mail.push(jsonrpc.encode_event(jsonrpc.event_name(msg), jsonrpc.dumps(msg)))
+        listener = self.listener
+        if listener is not None:
+            listener.wake()
 
     def queue_synthetic(self, event: str, data: dict[str, Any]) -> None:
         """Queue an ``mcp/...`` event for the listening stream (an empty ``id:`` after a new

@@ -1,0 +1,130 @@
+"""``StreamBook``: one stream's dedup window, sequence numbers and committed position.
+
+It outlives the stream's connection attempts (and a reload's remove/add), so replays after
+any reconnect are recognised. The stream's reader thread is its only writer (one attempt
+runs at a time); status and checkpoint readers take the lock. A batch is *admitted* (dedup,
+provisional sequence numbers), handed to every subscriber, then *committed*: the committed
+position is what checkpoints and resumes may use, so a batch abandoned half-way (a stop while
+a subscriber was full) is never counted as delivered.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+
+from streamvisor.dedup import DedupWindow, digest_value
+from streamvisor.flow import START, Position
+from streamvisor.sse import Event
+
+__all__ = ["StreamBook"]
+
+
+class StreamBook:
+    """Per-stream bookkeeping shared by the stream's reader thread and status readers.
+
+    Args:
+        size: dedup window size (ids remembered).
+        seed: ``(id, digest)`` pairs to remember from the start (a checkpoint's window).
+    """
+
+    __slots__ = (
+        "_counts",
+        "_lock",
+        "_pending",
+        "_remember",
+        "_size",
+        "_window",
+        "committed",
+        "dedup_dropped",
+        "events",
+        "last_at",
+        "reused",
+    )
+
+    def __init__(self, size: int = 4096, seed: Iterable[tuple[str, str]] = ()) -> None:
+        self._lock = threading.Lock()
+        self._window = DedupWindow(size, seed)
+        self._size = size
+        self._remember: list[tuple[str, int, int]] = []
+        self._counts = (0, 0)
+        self._pending: Position = START  # last admitted, not yet committed
+        self.committed: Position = START
+        self.events = 0  # accepted (new) events, committed
+        self.dedup_dropped = 0
+        self.reused = 0
+        self.last_at: float | None = None
+
+    def reseed(self, size: int, seed: Iterable[tuple[str, str]]) -> None:
+        """Replace the dedup window (a stream added again with a checkpoint)."""
+        with self._lock:
+            self._window = DedupWindow(size, seed)
+            self._size = size
+
+    def admit(self, events: Sequence[Event]) -> tuple[list[Event], int]:
+        """Drop replayed duplicates; return the new events and the sequence number before
+        them (event ``i`` of the result has sequence ``first + 1 + i``).
+
+        Nothing is remembered until ``commit()``: a batch that is abandoned (stop) leaves the
+        window as it was, so its events are not taken for replays when they come again.
+        """
+        first = seq = self.committed.seq
+        known = self._window.known
+        kept: list[Event] = []
+        remember: list[tuple[str, int, int]] = []
+        batch: dict[str, int] = {}
+        dropped = reused = 0
+        dedup = self._size > 0
+        with self._lock:
+            for ev in events:
+                eid = ev[1]
+                if eid and dedup:
+                    dig = digest_value(ev[2], ev[3])
+                    seen = batch.get(eid)
+                    if seen is None:
+                        seen = known(eid)
+                    if seen == dig:
+                        dropped += 1
+                        continue
+                    if seen is not None:
+                        reused += 1
+                    batch[eid] = dig
+                    remember.append((eid, dig, seq + 1))
+                seq += 1
+                kept.append(ev)
+        self._counts = (dropped, reused)  # counted at commit: an abandoned batch comes again
+        self._remember = remember
+        self._pending = Position(seq, kept[-1].last_event_id) if kept else self.committed
+        return kept, first
+
+    def commit(self) -> None:
+        """The admitted batch reached every subscriber: it counts as delivered, and its ids
+        join the dedup window."""
+        if self._remember:
+            with self._lock:
+                remember = self._window.remember
+                for eid, dig, seq in self._remember:
+                    remember(eid, dig, seq)
+            self._remember = []
+        dropped, reused = self._counts
+        if dropped or reused:
+            self.dedup_dropped += dropped
+            self.reused += reused
+            self._counts = (0, 0)
+        pending = self._pending
+        if pending.seq > self.committed.seq:
+            self.events += pending.seq - self.committed.seq
+            self.committed = pending
+            self.last_at = time.time()
+
+    def abandon(self) -> None:
+        """Forget the admitted batch (it did not reach every subscriber)."""
+        self._remember = []
+        self._counts = (0, 0)
+        self._pending = self.committed
+
+    def recent(self, upto: int) -> tuple[tuple[str, str], ...]:
+        """The dedup ``(id, digest)`` pairs of events at or before sequence ``upto``."""
+        with self._lock:
+            return self._window.recent(upto)
