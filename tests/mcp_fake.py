@@ -243,16 +243,18 @@ class FakeMcp:
             _plain(h, 409)
             return
         lei = h.headers.get("Last-Event-ID")
+        with self._lock:  # the position is taken before the client sees the 200
+            ids = [eid for eid, _ in sess.log]
+            pos = ids.index(lei) + 1 if lei in ids else len(ids)
+            self._socks.add(h.connection)
         h.send_response(200)
         h.send_header("Content-Type", "text/event-stream")
         h.send_header("Connection", "close")
         h.end_headers()
         if lei and self.unresumable:
+            with self._lock:
+                self._socks.discard(h.connection)
             return
-        with self._lock:
-            ids = [eid for eid, _ in sess.log]
-            pos = ids.index(lei) + 1 if lei in ids else len(ids)
-            self._socks.add(h.connection)
         try:
             self._stream(h, sess, pos)
         except OSError:

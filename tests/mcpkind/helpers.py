@@ -43,6 +43,6 @@ def seqs(events: list[Event], kind: str = "notifications/message") -> list[int]:
     for e in of(events, kind):
         params = data(e).get("params", {})
         n = params.get("data", params).get("n") if isinstance(params, dict) else None
-        if n is not None:
+        if n is not None and n >= 0:  # negative: priming notifications
             out.append(n)
     return out
