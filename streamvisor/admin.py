@@ -325,6 +325,8 @@ class AdminServer:
         }
         if feed and status.get("started_at") is not None:
             parts["started_at"] = status["started_at"]
+        if "cluster" in status:  # cluster mode: member, live instances, quota, leases
+            parts["cluster"] = status["cluster"]
         result: dict[str, Any] = _jsonable(parts)
         return result
 

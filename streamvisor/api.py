@@ -134,19 +134,26 @@ class Streamvisor:
 
     @classmethod
     def from_loaded(
-        cls, config: Config, *, stop_event: threading.Event | None = None, **kwargs: Any
+        cls,
+        config: Config,
+        *,
+        stop_event: threading.Event | None = None,
+        wrap_sink: Callable[[Sink], Sink] | None = None,
+        **kwargs: Any,
     ) -> Streamvisor:
         """Build from an already loaded ``Config``.
 
         Args:
             config: the validated config.
             stop_event: set when stopping, so sinks that wait (webhook retries) give up.
+            wrap_sink: applied to each built sink (cluster mode fences or gates them).
             **kwargs: passed to ``Streamvisor()``.
         """
         from streamvisor.resume import resume_point
         from streamvisor.sinks import build_sink
 
-        built = [(build_sink(sc, stop_event), sc) for sc in config.sinks]
+        wrap = wrap_sink or (lambda sink: sink)
+        built = [(wrap(build_sink(sc, stop_event)), sc) for sc in config.sinks]
         checkpoints = dict(kwargs.pop("checkpoints", None) or {})
         lids = {name: cp.last_event_id for name, cp in checkpoints.items()}
         recovered: list[dict[str, Any] | None] = []
@@ -429,19 +436,33 @@ class Streamvisor:
         self._hub.remove(name)
 
     # -- commands and status -----------------------------------------------------------
-    def add_stream(self, spec: StreamSpec, last_event_id: str | None = None) -> None:
-        """Start supervising another stream."""
+    def add_stream(
+        self,
+        spec: StreamSpec,
+        last_event_id: str | None = None,
+        recent: Sequence[tuple[str, str]] | None = None,
+    ) -> None:
+        """Start supervising another stream.
+
+        Args:
+            spec: the stream.
+            last_event_id: resume after this id.
+            recent: (id, digest) pairs to seed its dedup window with (e.g. from a checkpoint
+                another process wrote); None keeps the window the hub has.
+        """
         if spec.name in self._specs:
             raise ValueError(f"duplicate stream name {spec.name!r}")
         self._specs[spec.name] = spec
         if self._started and not self._stopped:
             # The hub keeps the stream's dedup window across remove/add (reload).
             assert self._supervisor is not None
+            if recent is not None:
+                self._hub.seed(spec.name, spec.dedup_window, recent)
             self._supervisor.tell(AddStream(spec, last_event_id))
-        elif last_event_id is not None:
+        elif last_event_id is not None or recent:
             from streamvisor.checkpoint import Checkpoint
 
-            self._checkpoints[spec.name] = Checkpoint(last_event_id)
+            self._checkpoints[spec.name] = Checkpoint(last_event_id, tuple(recent or ()))
 
     def remove_stream(self, name: str) -> bool:
         """Stop a stream and forget it."""

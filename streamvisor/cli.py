@@ -1,4 +1,5 @@
-"""Command line: ``streamvisor tail|run|check|demo|top``. Thin: parse, wire, report, exit code.
+"""Command line: ``streamvisor tail|run|check|demo|top|cluster status``. Thin: parse, wire,
+report, exit code.
 
 Exit codes scripts can rely on: 0 success, 1 runtime failure (a permanent stream error,
 retries exhausted), 2 usage or config errors, 130 interrupted (Ctrl-C). User mistakes get
@@ -133,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate a YAML config (exit 0 ok, 2 errors)")
     check.add_argument("config", help="path to the YAML config")
 
+    cluster = sub.add_parser("cluster", help="cluster mode: see who owns which stream")
+    cluster_sub = cluster.add_subparsers(
+        dest="cluster_command", metavar="COMMAND", parser_class=_Parser, required=True
+    )
+    status = cluster_sub.add_parser("status", help="each stream's owner, each instance's load")
+    status.add_argument("config", help="path to the YAML config (its cluster: section)")
+    status.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
     demo = sub.add_parser("demo", help="run against a built-in local flaky SSE source")
     demo.add_argument("--seconds", type=_positive_float, default=6.0, help="how long to run")
     demo.add_argument("--streams", type=_positive_int, default=3, help="how many streams")
@@ -180,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from streamvisor.daemon import run_daemon
 
             return run_daemon(args.config, args.log_level, args.log_format)
+        if args.command == "cluster":
+            from streamvisor.cluster.status import run_status
+
+            return run_status(args.config, as_json=args.json)
         if args.command == "demo":
             from streamvisor.demo import run_demo
 

@@ -19,6 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streamvisor.backoff import BackoffPolicy, RestartLimit, max_failures_within
+from streamvisor.cluster.settings import (
+    REDIS_SINK_KEYS,
+    ClusterConfig,
+    RedisStreamsOptions,
+    read_cluster,
+    read_redis_sink,
+    read_redis_url,
+    reject_disk_buffers,
+)
 from streamvisor.config_schema import (
     INVALID,
     Checker,
@@ -66,13 +75,23 @@ STREAM_KEYS = (
     "kind",
     "mcp",
 )
-TOP_KEYS = ("defaults", "streams", "sinks", "checkpoint", "admin", "tracing", "shutdown_timeout")
-SINK_TYPES = ("stdout", "file", "webhook")
+TOP_KEYS = (
+    "defaults",
+    "streams",
+    "sinks",
+    "checkpoint",
+    "admin",
+    "tracing",
+    "shutdown_timeout",
+    "cluster",
+)
+SINK_TYPES = ("stdout", "file", "webhook", "redis_streams")
 SINK_COMMON_KEYS = ("name", "type", "streams", "events", "buffer", "overflow")
 SINK_TYPE_KEYS: dict[str, tuple[str, ...]] = {
     "stdout": (),
     "file": ("path", "flush_interval", "fsync"),
     "webhook": ("url", "headers", "timeout", "batch", "rate_limit", "retry", "dead_letter"),
+    "redis_streams": REDIS_SINK_KEYS,
 }
 BUFFER_KEYS = ("type", "max_events", "max_bytes", "when_full", "path")
 _SIZE = re.compile(r"(\d+)\s*([KMG]i?B|B)?", re.IGNORECASE)
@@ -107,6 +126,7 @@ class SinkConfig:
     retry_max: float = 30.0
     retry_attempts: int = 8
     dead_letter: str | None = None
+    redis_streams: RedisStreamsOptions | None = None
 
     def __repr__(self) -> str:
         parts = []
@@ -122,10 +142,21 @@ class SinkConfig:
 
 @dataclass(frozen=True, slots=True)
 class CheckpointConfig:
-    """Where the last delivered ids are stored (an absolute or config-relative path)."""
+    """Where the last delivered ids are stored.
 
-    path: str
+    Attributes:
+        path: the SQLite file (absolute or config-relative); "" for the Redis store.
+        interval: seconds between checkpoint writes.
+        store: ``sqlite`` or ``redis`` (cluster mode needs ``redis``).
+        redis: the Redis URL of the ``redis`` store (default: ``cluster.redis``).
+        recent_ids: dedup ids saved per stream (None: the whole dedup window).
+    """
+
+    path: str = ""
     interval: float = 1.0
+    store: str = "sqlite"
+    redis: str | None = None
+    recent_ids: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +190,7 @@ class Config:
     admin: AdminConfig | None
     shutdown_timeout: float = 10.0
     tracing: TracingConfig | None = None
+    cluster: ClusterConfig | None = None
     source: str = "<config>"
     secrets: frozenset[str] = frozenset()
     warnings: tuple[ConfigError, ...] = ()
@@ -251,12 +283,19 @@ class _Builder:
         checkpoint = self._checkpoint(top.get("checkpoint"))
         admin = self._admin(top.get("admin"))
         tracing = read_tracing(c, top.get("tracing"))
+        cluster = self._cluster(top.get("checkpoint"), top.get("cluster"), checkpoint)
+        if isinstance(cluster, ClusterConfig):
+            reject_disk_buffers(c, top.get("sinks"))
         self._warn_streams(streams, sinks)
         specs = tuple(entry.spec for entry in streams if entry.spec is not None)
-        if c.errors or any(isinstance(v, Invalid) for v in (shutdown, checkpoint, admin, tracing)):
+        parts = (shutdown, checkpoint, admin, tracing, cluster)
+        if c.errors or any(isinstance(v, Invalid) for v in parts):
             return None
         assert not isinstance(checkpoint, Invalid) and not isinstance(admin, Invalid)
-        assert not isinstance(tracing, Invalid)
+        assert not isinstance(tracing, Invalid) and not isinstance(cluster, Invalid)
+        if checkpoint is not None and checkpoint.store == "redis" and checkpoint.redis is None:
+            assert cluster is not None  # _cluster reported a Redis store without a URL
+            checkpoint = dataclasses.replace(checkpoint, redis=cluster.redis)
         return Config(
             streams=specs,
             sinks=tuple(
@@ -268,6 +307,7 @@ class _Builder:
             admin=admin,
             shutdown_timeout=10.0 if shutdown is None else shutdown,
             tracing=tracing,
+            cluster=cluster,
             source=c.source,
             secrets=frozenset(c.secrets),
             warnings=tuple(c.final_warnings()),
@@ -482,11 +522,21 @@ class _Builder:
         entries = c.mapping(item, allowed, misplaced=misplaced)
         if isinstance(entries, Invalid):
             return None, None
-        required = ["name", "type", *{"file": ["path"], "webhook": ["url"]}.get(str(kind), [])]
+        required = ["name", "type", *_REQUIRED_SINK_KEYS.get(str(kind), [])]
         missing = c.require(item, entries, required)
         readers = self._sink_readers(known)
         kwargs: dict[str, Any] = {}
         ok = not missing and isinstance(kind, str)
+        if kind == "redis_streams":
+            own = {k: v for k, v in entries.items() if k in REDIS_SINK_KEYS}
+            entries = {k: v for k, v in entries.items() if k not in REDIS_SINK_KEYS}
+            options = read_redis_sink(c, own) if not missing else INVALID
+            if isinstance(options, RedisStreamsOptions):
+                kwargs["redis_streams"] = options
+                kwargs["batch_max_events"] = options.batch_count
+                kwargs["batch_max_wait"] = options.batch_period
+            else:
+                ok = False
         for key, child in entries.items():
             if key == "type":
                 continue
@@ -636,14 +686,47 @@ class _Builder:
         if node is None or node.value is None:
             return None
         c = self.c
-        entries = c.mapping(node, ("path", "interval"))
-        if isinstance(entries, Invalid) or c.require(node, entries, ("path",)):
+        entries = c.mapping(node, ("path", "interval", "store", "redis", "recent_ids"))
+        if isinstance(entries, Invalid):
             return INVALID
-        path = self._resolve(entries["path"])
+        store = self._optional(entries.get("store"), lambda n: c.choice(n, ("sqlite", "redis")))
+        if store in (None, "sqlite") and c.require(node, entries, ("path",)):
+            return INVALID
+        if store == "redis" and "path" in entries:
+            where = entries["path"]
+            c.error(where.key_line, where.path, "'path' does not apply to the redis store")
+            return INVALID
+        path = self._resolve(entries["path"]) if "path" in entries else ""
         interval = self._optional(entries.get("interval"), lambda n: c.number(n, gt=0))
-        if isinstance(path, Invalid) or isinstance(interval, Invalid):
+        redis = self._optional(entries.get("redis"), lambda n: read_redis_url(c, n))
+        recent = self._optional(entries.get("recent_ids"), lambda n: c.integer(n, ge=0))
+        if isinstance(path, Invalid) or any(
+            isinstance(v, Invalid) for v in (store, interval, redis, recent)
+        ):
             return INVALID
-        return CheckpointConfig(path=path, interval=1.0 if interval is None else interval)
+        return CheckpointConfig(
+            path=path,
+            interval=1.0 if interval is None else interval,
+            store=store or "sqlite",
+            redis=redis,
+            recent_ids=recent,
+        )
+
+    def _cluster(
+        self,
+        checkpoint_node: Node | None,
+        node: Node | None,
+        checkpoint: CheckpointConfig | Invalid | None,
+    ) -> ClusterConfig | Invalid | None:
+        store = checkpoint if isinstance(checkpoint, CheckpointConfig) else None
+        return read_cluster(
+            self.c,
+            node,
+            checkpoint_node,
+            store=None if store is None else store.store,
+            store_redis=None if store is None else store.redis,
+            checkpoint_ok=checkpoint is not INVALID,
+        )
 
     def _admin(self, node: Node | None) -> AdminConfig | Invalid | None:
         if node is None or node.value is None:
@@ -714,6 +797,8 @@ class _Builder:
                 )
 
 
+_REQUIRED_SINK_KEYS = {"file": ["path"], "webhook": ["url"], "redis_streams": ["redis"]}
+
 # Nested sections: key -> (keyword argument, Checker reader, bounds).
 _BACKOFF: dict[str, Field] = {
     "initial": ("initial", "number", {"ge": 0}),
@@ -754,7 +839,7 @@ def _place_disk_buffer(
     buffer = sink.buffer
     if buffer.type != "disk" or buffer.path is not None:
         return sink
-    if checkpoint is not None:
+    if checkpoint is not None and checkpoint.path:
         folder, stem = os.path.split(checkpoint.path)
         stem = os.path.splitext(stem)[0]
     else:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Mapping
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from streamvisor.api import Streamvisor
 from streamvisor.checkpoint import Checkpoint, CheckpointStore, SQLiteCheckpointStore
@@ -24,6 +24,9 @@ from streamvisor.config import Config, ConfigErrors, load_config
 from streamvisor.errors import StreamvisorError
 from streamvisor.redact import Redactor
 from streamvisor.states import StreamState
+
+if TYPE_CHECKING:
+    from streamvisor.cluster.node import ClusterNode
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,7 @@ class Daemon:
         self._admin: Any = None
         self._tracer: Any = None  # streamvisor.tracing.AttemptTracer when tracing is on
         self._started_at = time.time()
+        self._cluster: ClusterNode | None = None  # cluster mode: leases decide the streams
 
     # -- control (thread-safe, signal-safe) ---------------------------------------------
     def request_stop(self) -> None:
@@ -105,7 +109,12 @@ class Daemon:
         """Start, serve until asked to stop, stop in order. Returns the exit code."""
         config = self.config
         try:
-            if config.checkpoint is not None:
+            if config.cluster is not None:
+                from streamvisor.cluster.node import ClusterNode
+
+                self._cluster = ClusterNode(config)
+                self._store = self._cluster.store
+            elif config.checkpoint is not None:
                 self._store = SQLiteCheckpointStore(config.checkpoint.path)
                 self._saved = self._store.load()
             if config.tracing is not None:
@@ -122,6 +131,8 @@ class Daemon:
         previous = self._install_signals() if install_signals else {}
         try:
             self._sv.start()
+            if self._cluster is not None:
+                self._cluster.start(self._sv)
             log.info(
                 "streamvisor running: %d streams, %d sinks (config %s)",
                 len(config.streams),
@@ -145,6 +156,10 @@ class Daemon:
         return code
 
     def _build(self, config: Config, saved: Mapping[str, Checkpoint]) -> Streamvisor:
+        if self._cluster is not None:  # no streams yet: the coordinator adds what it claims
+            return self._cluster.build(
+                config, stop_event=self._stop_event, on_state=self._on_state, observer=self._tracer
+            )
         return Streamvisor.from_loaded(
             config,
             stop_event=self._stop_event,
@@ -183,9 +198,13 @@ class Daemon:
         if self._admin is not None:
             self._admin.set_stopping()
         self._stop_event.set()
+        if self._cluster is not None:
+            self._cluster.freeze()  # no more claims; leases stay ours until the final save
         if self._sv is not None:
             self._sv.stop(timeout=self.config.shutdown_timeout)
             self._write_checkpoints(self._sv.final_positions)
+        if self._cluster is not None:
+            self._cluster.close()  # release the leases: the others take over at once
         if self._tracer is not None:
             self._tracer.shutdown()
         self._close_store()
@@ -244,6 +263,9 @@ class Daemon:
         assert self._sv is not None
         old_specs = {s.name: s for s in self.config.streams}
         new_specs = {s.name: s for s in new.streams}
+        if self._cluster is not None:  # the coordinator moves streams; nothing to do below
+            self._cluster.reload(old_specs, new_specs)
+            old_specs = new_specs = {}
         status = self._sv.status()["streams"]
         for name in old_specs.keys() - new_specs.keys():
             log.info("reload: stream %s removed", name)
@@ -265,8 +287,14 @@ class Daemon:
             self._sv.add_stream(spec, last_event_id=last_id)
         if [s for s in new.sinks] != [s for s in self.config.sinks]:
             log.warning("reload: sink changes take effect at the next restart")
-        if new.admin != self.config.admin or new.checkpoint != self.config.checkpoint:
-            log.warning("reload: admin and checkpoint changes take effect at the next restart")
+        if (new.admin, new.checkpoint, new.cluster) != (
+            self.config.admin,
+            self.config.checkpoint,
+            self.config.cluster,
+        ):
+            log.warning(
+                "reload: admin, checkpoint and cluster changes take effect at the next restart"
+            )
         for secret in new.secrets:
             self._redactor.add(secret)
         self.config = _merge_streams(self.config, new)
@@ -279,12 +307,17 @@ class Daemon:
         from streamvisor.metrics import build_registry
         from streamvisor.views.ringlog import RingLogHandler
 
+        registry = build_registry(self.snapshot)
+        if self._cluster is not None:
+            from streamvisor.cluster.metrics import ClusterCollector
+
+            registry.register(ClusterCollector(self._cluster.status))
         admin = AdminServer(
             host,
             port,
             snapshot=self.snapshot,
             ready=self.ready,
-            registry=build_registry(self.snapshot),
+            registry=registry,
             commands=self._sv,
             token=self.config.admin.token if self.config.admin is not None else None,
             log_ring=RingLogHandler(redactor=self._redactor),
@@ -302,6 +335,8 @@ class Daemon:
         """True once every enabled stream has connected once or ended for good."""
         if self._stopping or self._sv is None:
             return False
+        if self._cluster is not None:
+            return self._cluster.ready(self._seen)
         return all(s.name in self._seen for s in self.config.streams if s.enabled)
 
     def snapshot(self) -> dict[str, Any]:
@@ -315,6 +350,8 @@ class Daemon:
             info["checkpoint_at"] = saved.updated_at if saved is not None else None
         snap["reloads"] = dict(self._reloads)
         snap["started_at"] = self._started_at
+        if self._cluster is not None:
+            self._cluster.annotate(snap)
         return snap
 
 

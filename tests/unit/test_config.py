@@ -466,7 +466,7 @@ BAD = [
     pytest.param(
         STREAM + "sinks:\n  - name: s\n    type: kafka\n",
         "config.yaml:6: sinks[0].type: unknown sink type 'kafka' "
-        "(expected 'stdout', 'file' or 'webhook')",
+        "(expected 'stdout', 'file', 'webhook' or 'redis_streams')",
         id="unknown-sink-type",
     ),
     pytest.param(
