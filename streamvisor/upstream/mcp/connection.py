@@ -23,20 +23,18 @@ from typing import Any
 from streamvisor.connection import Connection
 from streamvisor.errors import ConnectError, HTTPStatusError, StreamError, StreamProtocolError
 from streamvisor.spec import StreamSpec
-from streamvisor.upstream.mcp import jsonrpc
 from streamvisor.upstream.mcp.call import StatusAnswer
 from streamvisor.upstream.mcp.jsonrpc import McpCallError
 from streamvisor.upstream.mcp.normalise import Normaliser
 from streamvisor.upstream.mcp.session import EndVerdict, Era, GetVerdict, ListenPhase
 from streamvisor.upstream.mcp.stream import LegacySseRequired, McpStream
-from streamvisor.upstream.mcp.transport import ACCEPT_BOTH, request_headers
+from streamvisor.upstream.mcp.transport import request_headers
 
 __all__ = ["ListenConflictError", "McpConnection", "SessionExpiredError"]
 
 log = logging.getLogger(__name__)
 
 GAP = "mcp/gap"
-RESYNC = "mcp/resync"
 _MAX_INLINE_CHANGES = 4
 
 
@@ -274,30 +272,9 @@ class McpConnection:
         self._st.queue_synthetic(GAP, {"reason": "unresumable", "detail": str(why)})
 
     def _open_subscription(self) -> None:
-        """POST ``subscriptions/listen`` and wait for its acknowledgment (2026-07-28
-        basic/patterns/subscriptions: the first message MUST be the ack)."""
-        st, s = self._st, self._st.session
-        listen_id = f"listen-{st.next_id()}"
-        params = {"notifications": st.options.filter_dict()}
-        message, extra = st.prepare(jsonrpc.request(listen_id, "subscriptions/listen", params))
-        extra["Accept"] = ACCEPT_BOTH
-        conn = Connection(self._segment_spec("POST", extra, message), None, session=st.http)
-        if not self._attach(conn):
-            return
-        s.listen = ListenPhase.CONNECTING
-        conn.open()
-        self._norm = Normaliser(st, listen_id=listen_id)
-        self._gen = s.generation
-        while not self._norm.acked:
-            chunk = conn.read()
-            if not chunk:
-                if self._interrupted:
-                    return
-                raise ConnectError(f"{st.url_shown}: subscription closed before its acknowledgment")
-            self._out += self._norm.feed(chunk)
-        s.opened()
-        if s.listens > 1:
-            st.queue_synthetic(RESYNC, {"reason": "relisten", "listens": s.listens})
+        from streamvisor.upstream.mcp.legacy import open_subscription
+
+        open_subscription(self)
 
     # -- reading -----------------------------------------------------------------------------
     def _segment_ended(self) -> None:
@@ -393,6 +370,10 @@ class McpConnection:
     def buffer(self, data: bytes) -> None:
         self._out += data
 
+    def mark_generation(self) -> None:
+        """The listening channel now belongs to the session's current generation."""
+        self._gen = self._st.session.generation
+
     @property
     def interrupted(self) -> bool:
         return self._interrupted
@@ -401,8 +382,8 @@ class McpConnection:
     def segment(self) -> Connection | None:
         return self._segment
 
-    def segment_spec(self, method: str, extra: Mapping[str, str]) -> StreamSpec:
-        return self._segment_spec(method, extra)
+    def segment_spec(self, method: str, extra: Mapping[str, str], body: Any = None) -> StreamSpec:
+        return self._segment_spec(method, extra, body)
 
 
 ConnectionFactory = Callable[[StreamSpec, "str | None"], McpConnection]

@@ -1,4 +1,5 @@
-"""The deprecated 2024-11-05 HTTP+SSE transport, as a fallback for a ``kind: mcp`` stream.
+"""Opening the two listening channels that are not a 2025 GET: the deprecated 2024-11-05
+HTTP+SSE transport (a fallback) and the 2026-07-28 ``subscriptions/listen`` stream.
 
 The client GETs the SSE endpoint; the server's first event is ``endpoint``, whose data is
 the URI to POST messages to; answers arrive as ``message`` events on the GET stream. There
@@ -19,11 +20,14 @@ from streamvisor.upstream.mcp import jsonrpc
 from streamvisor.upstream.mcp.call import McpTimeoutError, exchange, result_of
 from streamvisor.upstream.mcp.normalise import Normaliser
 from streamvisor.upstream.mcp.session import Era, ListenPhase
+from streamvisor.upstream.mcp.transport import ACCEPT_BOTH
 
 if TYPE_CHECKING:
     from streamvisor.upstream.mcp.connection import McpConnection
 
-__all__ = ["endpoint_url", "open_legacy"]
+__all__ = ["RESYNC", "endpoint_url", "open_legacy", "open_subscription"]
+
+RESYNC = "mcp/resync"
 
 
 def endpoint_url(base: str, data: str) -> str:
@@ -115,3 +119,32 @@ def legacy_request(conn: McpConnection, message: dict[str, Any], deadline: float
         return result_of(slot[0])
     finally:
         st.mail.forget(msg_id)
+
+
+def open_subscription(conn: McpConnection) -> None:
+    """POST ``subscriptions/listen`` and wait for its acknowledgment (2026-07-28
+    basic/patterns/subscriptions: the first message MUST be the ack). Nothing is replayed
+    on this transport, so every listen after the first publishes ``mcp/resync``."""
+    st = conn.stream
+    s = st.session
+    listen_id = f"listen-{st.next_id()}"
+    params = {"notifications": st.options.filter_dict()}
+    message, extra = st.prepare(jsonrpc.request(listen_id, "subscriptions/listen", params))
+    extra["Accept"] = ACCEPT_BOTH
+    segment = Connection(conn.segment_spec("POST", extra, message), None, session=st.http)
+    if not conn.attach(segment):
+        return
+    s.listen = ListenPhase.CONNECTING
+    segment.open()
+    norm = conn.normaliser = Normaliser(st, listen_id=listen_id)
+    conn.mark_generation()
+    while not norm.acked:
+        chunk = segment.read()
+        if not chunk:
+            if conn.interrupted:
+                return
+            raise ConnectError(f"{st.url_shown}: subscription closed before its acknowledgment")
+        conn.buffer(norm.feed(chunk))
+    s.opened()
+    if s.listens > 1:
+        st.queue_synthetic(RESYNC, {"reason": "relisten", "listens": s.listens})
