@@ -99,7 +99,14 @@ class Streamvisor:
             self._specs[spec.name] = spec
         self._dedup_window = dedup_window
         self._checkpoints = dict(checkpoints or {})
-        self._connect = connect if connect is not None else _default_connector()
+        from streamvisor.upstream.mcp.registry import McpStreams
+
+        self._mcp = McpStreams()  # kind: mcp sessions and sv.call
+        # kind: mcp streams get an MCP session connection; every other kind goes to
+        # ``connect`` (or the default per-stream-cookie connector).
+        self._connect = self._mcp.connector(
+            connect if connect is not None else _default_connector()
+        )
         self._observer = observer
         if observer is not None:
             self._connect = observer.wrap_connect(self._connect)
@@ -242,6 +249,7 @@ class Streamvisor:
                 buffer.close()
             except Exception:
                 log.exception("closing a sink buffer failed")
+        self._mcp.close(timeout=min(2.0, _remaining(deadline)))  # DELETE MCP sessions
         self._scheduler.stop()
 
     def __enter__(self) -> Streamvisor:
@@ -523,9 +531,40 @@ class Streamvisor:
                 connected_since=entry.get("connected_since"),
                 paused_on=entry.get("paused_on"),
                 paused_seconds=entry.get("paused_seconds", 0.0),
-                extra={"gen": entry["gen"]} if "gen" in entry else {},
+                extra=self._extra(name, entry),
             )
         return Status(streams, subscribers)
+
+    def _extra(self, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+        extra: dict[str, Any] = {"gen": entry["gen"]} if "gen" in entry else {}
+        mcp = self._mcp.status(name)
+        if mcp is not None:
+            extra["mcp"] = mcp
+        return extra
+
+    def call(
+        self,
+        stream: str,
+        method: str,
+        params: dict[str, Any] | None = None,
+        *,
+        timeout: float = 30.0,
+        idempotent: bool = False,
+    ) -> Any:
+        """Send a JSON-RPC request on a ``kind: mcp`` stream's session; return its result.
+
+        Progress and log notifications on the call's answer stream are published as the
+        stream's events. See ``streamvisor.upstream.mcp.invoke`` for the rules.
+
+        Raises:
+            KeyError: no ``kind: mcp`` stream of that name.
+            McpCallError: a JSON-RPC error, or an answer that could not be resumed
+                (``McpTimeoutError``, also a ``TimeoutError``, after ``timeout`` seconds).
+        """
+        spec = self._specs.get(stream)
+        return self._mcp.call(
+            stream, method, params, timeout=timeout, idempotent=idempotent, spec=spec
+        )
 
     def positions(self) -> Positions:
         """Checkpoint positions: per stream, the Last-Event-ID every sink has written."""

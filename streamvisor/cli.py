@@ -190,6 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_upstream(tail)
     tail.add_argument("--max-events", type=_positive_int, default=None, help="exit 0 after N")
     tail.add_argument("--format", default="jsonl", choices=["jsonl", "text"])
+    tail.add_argument(
+        "--mcp",
+        action="store_true",
+        help="the URL is an MCP server: keep a session and print its messages",
+    )
     _add_logging(tail, "warning")
 
     relay = sub.add_parser("relay", help="re-serve one URL to many SSE clients, with replay")
@@ -251,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
     from streamvisor.views.command import add_top_command
 
     add_top_command(sub)
+
+    from streamvisor.upstream.mcp.cli import add_parser as add_mcp
+
+    add_mcp(sub, _header, _positive_float, _add_logging)
     return parser
 
 
@@ -296,6 +305,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from streamvisor.views.command import run_top_command
 
             return run_top_command(args)
+        if args.command == "mcp":
+            from streamvisor.upstream.mcp.cli import run_call
+
+            if args.mcp_command is None:
+                print("streamvisor mcp: choose an action: call", file=sys.stderr)
+                return EXIT_USAGE
+            return run_call(args)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_USAGE

@@ -73,6 +73,8 @@ STREAM_KEYS = (
     "verify",
     "enabled",
     "last_event_id",
+    "kind",
+    "mcp",
 )
 TOP_KEYS = (
     "defaults",
@@ -424,6 +426,8 @@ class _Builder:
             "verify": self._verify,
             "enabled": c.boolean,
             "last_event_id": self._last_event_id,
+            "kind": lambda n: c.choice(n, ("sse", "mcp")),
+            "mcp": self._mcp,
         }
         if partial:
             readers.pop("name")
@@ -449,6 +453,26 @@ class _Builder:
             return os.path.join(self.base_dir, value)
         self.c.error(node.line, node.path, "expected true, false or a CA bundle path")
         return INVALID
+
+    def _mcp(self, node: Node) -> Any:
+        """The ``mcp:`` mapping, checked by the MCP package's reader (errors located)."""
+        from streamvisor.upstream.mcp.options import read_options
+
+        if node.value is None:
+            return None
+        if isinstance(self.c.mapping(node, tuple(node.value or ())), Invalid):
+            return INVALID
+        plain = self.c.json_value(node)
+        if isinstance(plain, Invalid):
+            return INVALID
+
+        def report(key: str, message: str) -> None:
+            child = node.value.get(key.split("[")[0].split(".")[0])
+            line = child.line if isinstance(child, Node) else node.line
+            self.c.error(line, f"{node.path}.{key}", message)
+
+        options = read_options(plain, report)
+        return INVALID if options is None else options
 
     def _last_event_id(self, node: Node) -> str | Invalid | None:
         if node.value is None:

@@ -196,6 +196,9 @@ class StatusCollector:
         if started_at is not None:
             f.start_time.add_metric([], started_at)
         yield from f.all()
+        from streamvisor.upstream.mcp.metrics import mcp_families
+
+        yield from mcp_families(status)  # kind: mcp streams, from the same snapshot
 
 
 def build_registry(snapshot: Callable[[], Mapping[str, Any]]) -> CollectorRegistry:

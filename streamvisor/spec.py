@@ -71,6 +71,10 @@ class StreamSpec:
         verify: TLS verification (bool or a CA bundle path).
         handler: optional protocol hooks (see ``streamvisor.hooks.ProtocolHandler``).
         enabled: a disabled stream is configured but not started.
+        kind: ``sse`` (a plain SSE endpoint) or ``mcp`` (an MCP server: sessions, the
+            listening stream, resumable calls; see ``streamvisor.upstream.mcp``).
+        mcp: the ``mcp:`` options of a ``kind: mcp`` stream (a mapping or ``McpOptions``;
+            validated and frozen into ``McpOptions``).
     """
 
     name: str
@@ -92,6 +96,8 @@ class StreamSpec:
     verify: bool | str = True
     handler: ProtocolHandler | None = None
     enabled: bool = True
+    kind: str = "sse"
+    mcp: Any = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -116,6 +122,17 @@ class StreamSpec:
             raise ValueError(f"stream {self.name!r}: dedup_window must be an integer >= 0")
         if not isinstance(self.max_event_size, int) or self.max_event_size < 64:
             raise ValueError(f"stream {self.name!r}: max_event_size must be an integer >= 64")
+        if self.kind not in ("sse", "mcp"):
+            raise ValueError(f"stream {self.name!r}: kind must be sse or mcp, got {self.kind!r}")
+        if self.mcp is not None and self.kind != "mcp":
+            raise ValueError(f"stream {self.name!r}: mcp options need kind: mcp")
+        if self.kind == "mcp":
+            from streamvisor.upstream.mcp.options import parse_options
+
+            try:
+                object.__setattr__(self, "mcp", parse_options(self.mcp))
+            except ValueError as exc:
+                raise ValueError(f"stream {self.name!r}: {exc}") from None
 
     def __repr__(self) -> str:
         from streamvisor.redact import redact_url
@@ -154,4 +171,6 @@ class StreamSpec:
             self.max_redirects,
             self.verify,
             self.enabled,
+            self.kind,
+            self.mcp,
         )

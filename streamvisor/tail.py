@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -158,8 +159,16 @@ def run_tail(args: argparse.Namespace) -> int:
     redactor = upstream_redactor(args)
     handler = configure_logging(args.log_level, args.log_format, redactor=redactor)
     handler.addFilter(_DropFinal())
+    mcp = getattr(args, "mcp", False)
+    if mcp and (args.method != "GET" or args.data is not None):
+        print(
+            "streamvisor tail: --mcp makes its own requests (no --method/--data)", file=sys.stderr
+        )
+        return EXIT_USAGE
     try:
         spec = upstream_spec(args, "tail")
+        if mcp:
+            spec = dataclasses.replace(spec, kind="mcp")
     except ValueError as exc:
         print(f"streamvisor tail: {redactor.scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE

@@ -1,5 +1,4 @@
-"""The upstream layer: what one HTTP SSE request needs beyond ``requests``.
-
-Pure helpers here (MIME types, header values); the request itself is
-``streamvisor.connection`` for now.
+"""The upstream layer: one HTTP SSE request over ``requests`` and what it needs (MIME types,
+header values, causes, the per-stream cookie connector), and protocols in front of the SSE
+decoder (MCP sessions, ``upstream.mcp``).
 """
