@@ -22,7 +22,7 @@ from redis_server import RedisServer
 
 ensure_repo_on_path()
 
-from streamvisor.checkpoint import Checkpoint  # noqa: E402
+from streamvisor.checkpoint.store import Checkpoint  # noqa: E402
 from streamvisor.cluster.coordinator import Coordinator  # noqa: E402
 from streamvisor.cluster.lease import LeaseTiming  # noqa: E402
 from streamvisor.cluster.scripts import Keys  # noqa: E402

@@ -45,7 +45,7 @@ import pykka  # noqa: E402
 import requests  # noqa: E402
 
 from streamvisor import Streamvisor  # noqa: E402
-from streamvisor.backoff import BackoffPolicy  # noqa: E402
+from streamvisor.policy.backoff import BackoffPolicy  # noqa: E402
 from streamvisor.spec import StreamSpec  # noqa: E402
 from streamvisor.sse import Event  # noqa: E402
 

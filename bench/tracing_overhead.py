@@ -33,11 +33,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (  # noqa: E4
     InMemorySpanExporter,
 )
 
-from streamvisor.api import Streamvisor  # noqa: E402
-from streamvisor.backoff import BackoffPolicy, RestartLimit  # noqa: E402
+from streamvisor.api.facade import Streamvisor  # noqa: E402
+from streamvisor.daemon.tracing import AttemptTracer  # noqa: E402
 from streamvisor.errors import ConnectError  # noqa: E402
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit  # noqa: E402
 from streamvisor.spec import BreakerPolicy, StreamSpec  # noqa: E402
-from streamvisor.tracing import AttemptTracer  # noqa: E402
 
 
 class _Refused:

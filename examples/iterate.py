@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 import streamvisor
-from streamvisor.demo_source import Chaos, DemoSource
+from streamvisor.demo.source import Chaos, DemoSource
 
 FAST = streamvisor.BackoffPolicy(initial=0.05, max=2.0)  # reconnect quickly for the demo
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 
 from streamvisor.actors.messages import EventBatch, SubscriberOverflow
-from streamvisor.aiterator import AsyncEventStream, aconnect
-from streamvisor.api import Streamvisor
-from streamvisor.backoff import BackoffPolicy, RestartLimit
+from streamvisor.api.aiterator import AsyncEventStream, aconnect
+from streamvisor.api.facade import Streamvisor
+from streamvisor.api.iterator import EventStream, StreamHandle, connect
 from streamvisor.errors import (
     Action,
     ConfigError,
@@ -24,9 +24,9 @@ from streamvisor.errors import (
     StreamvisorError,
     classify,
 )
-from streamvisor.flow import WhenFull
 from streamvisor.hooks import EventClass, ProtocolHandler
-from streamvisor.iterator import EventStream, StreamHandle, connect
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
+from streamvisor.policy.flow import WhenFull
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Decoder, Event
 from streamvisor.states import StreamState

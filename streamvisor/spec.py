@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from streamvisor.backoff import BackoffPolicy, RestartLimit
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 
 if TYPE_CHECKING:
     from streamvisor.hooks import ProtocolHandler
@@ -135,7 +135,7 @@ class StreamSpec:
                 raise ValueError(f"stream {self.name!r}: {exc}") from None
 
     def __repr__(self) -> str:
-        from streamvisor.redact import redact_url
+        from streamvisor.policy.redact import redact_url
 
         return (
             f"StreamSpec(name={self.name!r}, url={redact_url(self.url)!r}, method={self.method!r})"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from streamvisor.flow import Position
+from streamvisor.policy.flow import Position
 from streamvisor.sse import Event
 
 DEADLINE = 5.0

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from streamvisor.demo_source import DemoSource
+from streamvisor.demo.source import DemoSource
 from streamvisor.views.launch import LocalDaemon
 
 TIMEOUT = 5.0

@@ -14,8 +14,8 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 
-from streamvisor.dedup import DedupWindow, digest_value
-from streamvisor.flow import START, Position
+from streamvisor.policy.dedup import DedupWindow, digest_value
+from streamvisor.policy.flow import START, Position
 from streamvisor.sse import Event
 
 __all__ = ["StreamBook"]

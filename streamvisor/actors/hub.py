@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from streamvisor.actors.book import StreamBook
 from streamvisor.actors.outlets import Outlet
-from streamvisor.flow import Position
+from streamvisor.policy.flow import Position
 from streamvisor.states import StreamState
 from streamvisor.status import StreamStatus, SubscriberShare, SubscriberStatus
 

@@ -27,7 +27,7 @@ import pykka
 
 from streamvisor.actors.messages import EventBatch, SubscriberOverflow
 from streamvisor.buffers import SinkBuffer
-from streamvisor.flow import DropLog, PauseControl, Position, WhenFull, plan_overflow
+from streamvisor.policy.flow import DropLog, PauseControl, Position, WhenFull, plan_overflow
 from streamvisor.sse import Event
 from streamvisor.status import SubscriberStatus
 

@@ -21,7 +21,7 @@ from streamvisor.actors.inbox import SimpleInbox
 from streamvisor.actors.messages import Drain
 from streamvisor.actors.scheduler import tell_later
 from streamvisor.buffers import Chunk, SinkBuffer
-from streamvisor.flow import DropLog
+from streamvisor.policy.flow import DropLog
 from streamvisor.sinks.base import Sink
 from streamvisor.sse import Event
 

@@ -35,13 +35,13 @@ from streamvisor.actors.messages import (
 from streamvisor.actors.scheduler import Schedule, tell_later
 from streamvisor.actors.stream import ConnectionFactory, StreamActor, StreamControl
 from streamvisor.errors import ConnectError
-from streamvisor.redact import redact_text, redact_url
+from streamvisor.policy.redact import redact_text, redact_url
+from streamvisor.policy.supervision import Decision, Kind, Outcome, RestartPolicy
 from streamvisor.spec import StreamSpec
 from streamvisor.states import BreakerState, StreamState
-from streamvisor.supervision import Decision, Kind, Outcome, RestartPolicy
 
 if TYPE_CHECKING:
-    from streamvisor.tracing import AttemptObserver
+    from streamvisor.daemon.tracing import AttemptObserver
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ import orjson
 
 from streamvisor.buffers.base import Chunk, DropCallback
 from streamvisor.buffers.memory import WAIT_SLICE
-from streamvisor.checkpoint import CheckpointError
-from streamvisor.flow import BufferSettings, PauseControl, Position, WhenFull, plan_overflow
+from streamvisor.checkpoint.store import CheckpointError
+from streamvisor.policy.flow import BufferSettings, PauseControl, Position, WhenFull, plan_overflow
 from streamvisor.sse import Event
 
 __all__ = ["DiskBuffer"]

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from streamvisor.buffers.base import Chunk, DropCallback, event_bytes
-from streamvisor.flow import (
+from streamvisor.policy.flow import (
     BufferSettings,
     PauseControl,
     Position,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from streamvisor.checkpoint import Checkpoint
+from streamvisor.checkpoint.store import Checkpoint
 from streamvisor.cluster.lease import WriteVerdict
 
 __all__ = ["Fence", "StreamRunner"]

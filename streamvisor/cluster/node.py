@@ -25,22 +25,22 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from streamvisor.checkpoint import Checkpoint
+from streamvisor.checkpoint.redis import DEFAULT_RECENT_IDS, RedisCheckpointStore
+from streamvisor.checkpoint.store import Checkpoint
 from streamvisor.cluster.balance import MEMBER_SEPARATOR
-from streamvisor.cluster.checkpoint_store import DEFAULT_RECENT_IDS, RedisCheckpointStore
 from streamvisor.cluster.coordinator import Coordinator
 from streamvisor.cluster.gate import GatedSink
 from streamvisor.cluster.lease import LeaseTiming
 from streamvisor.cluster.scripts import Keys, ScriptRunner
 from streamvisor.cluster.settings import same_redis
 from streamvisor.errors import StreamvisorError
-from streamvisor.redact import redact_url
+from streamvisor.policy.redact import redact_url
 from streamvisor.sinks.base import Sink
 from streamvisor.sinks.redis_streams import RedisStreamsSink
 
 if TYPE_CHECKING:
-    from streamvisor.api import Streamvisor
-    from streamvisor.config import Config
+    from streamvisor.api.facade import Streamvisor
+    from streamvisor.config.load import Config
     from streamvisor.spec import StreamSpec
 
 __all__ = ["ClusterError", "ClusterNode", "default_instance", "sink_checkpoints"]
@@ -234,7 +234,7 @@ class ClusterNode:
             stop_event: set at shutdown.
             **kwargs: passed to ``Streamvisor.from_loaded`` (``on_state``, ``observer``).
         """
-        from streamvisor.api import Streamvisor
+        from streamvisor.api.facade import Streamvisor
 
         return Streamvisor.from_loaded(
             dataclasses.replace(config, streams=()),

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from streamvisor.config_schema import INVALID, Checker, Field, Invalid, Node, describe
-from streamvisor.redact import redact_url
+from streamvisor.config.schema import INVALID, Checker, Field, Invalid, Node, describe
+from streamvisor.policy.redact import redact_url
 
 __all__ = [
     "CLUSTER_KEYS",

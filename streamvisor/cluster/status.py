@@ -14,7 +14,7 @@ from typing import Any
 
 from streamvisor.cluster.balance import instance_name
 from streamvisor.cluster.scripts import Keys
-from streamvisor.redact import redact_url
+from streamvisor.policy.redact import redact_url
 
 __all__ = ["read_status", "render", "run_status"]
 
@@ -107,7 +107,7 @@ def _table(rows: list[tuple[str, ...]]) -> list[str]:
 
 def run_status(path: str, *, as_json: bool = False) -> int:
     """The ``streamvisor cluster status`` command; returns the exit code."""
-    from streamvisor.config import ConfigErrors, load_config
+    from streamvisor.config.load import ConfigErrors, load_config
 
     try:
         config = load_config(path)

@@ -15,13 +15,13 @@ import threading
 from types import FrameType
 from typing import Any
 
-from streamvisor.api import Streamvisor
-from streamvisor.logsetup import configure_logging
+from streamvisor.api.facade import Streamvisor
+from streamvisor.cli.tail import upstream_redactor, upstream_spec
+from streamvisor.daemon.logsetup import configure_logging
 from streamvisor.relay.feed import attach
 from streamvisor.relay.server import RelayError, RelayServer
 from streamvisor.relay.settings import RelayConfig
 from streamvisor.states import StreamState
-from streamvisor.tail import upstream_redactor, upstream_spec
 from streamvisor.upstream.connector import HTTPConnector
 
 __all__ = ["parse_listen", "run_relay"]

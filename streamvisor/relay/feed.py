@@ -17,7 +17,7 @@ from streamvisor.relay.settings import RelayConfig
 from streamvisor.sse import Event
 
 if TYPE_CHECKING:
-    from streamvisor.api import Streamvisor
+    from streamvisor.api.facade import Streamvisor
     from streamvisor.relay.history_sqlite import SQLiteHistory
 
 __all__ = ["Feed", "Relay", "attach", "start_relay"]

@@ -1,6 +1,6 @@
 """Prometheus metrics of the relay, read from its per-stream counters at scrape time.
 
-Rule (as in ``streamvisor.metrics``): nothing here runs on the per-event path; the relay
+Rule (as in ``streamvisor.daemon.metrics``): nothing here runs on the per-event path; the relay
 only increments plain integers, and a scrape turns them into metric families. Labels are
 stream names only.
 """

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from streamvisor.dedup import digest
+from streamvisor.policy.dedup import digest
 from streamvisor.sse import Event
 
 __all__ = [

@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from streamvisor.config_schema import INVALID, Checker, Invalid, Node, describe
+from streamvisor.config.schema import INVALID, Checker, Invalid, Node, describe
 
 __all__ = ["STORES", "RelayConfig", "read_relay_section"]
 

@@ -11,7 +11,7 @@ from streamvisor.sinks.stdout import StdoutSink
 from streamvisor.sinks.webhook import WebhookSink
 
 if TYPE_CHECKING:
-    from streamvisor.config import SinkConfig
+    from streamvisor.config.load import SinkConfig
 
 
 def build_sink(config: SinkConfig, stop_event: threading.Event | None = None) -> Sink:

@@ -20,7 +20,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
-from streamvisor.dedup import digest
+from streamvisor.policy.dedup import digest
 from streamvisor.sinks.base import SinkError
 from streamvisor.sinks.readback import Held, read_back
 from streamvisor.sse import Event, to_jsonl

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from streamvisor.dedup import digest
+from streamvisor.policy.dedup import digest
 
 __all__ = ["BLOCK", "Held", "read_back"]
 

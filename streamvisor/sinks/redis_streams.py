@@ -32,8 +32,8 @@ from streamvisor.cluster.fence import Fence
 from streamvisor.cluster.scripts import Arg, Call, Keys, ScriptRunner
 from streamvisor.cluster.settings import RedisStreamsOptions
 from streamvisor.cluster.sink_scripts import SINK_WRITE, XADD_BATCH
-from streamvisor.dedup import digest
-from streamvisor.redact import redact_url
+from streamvisor.policy.dedup import digest
+from streamvisor.policy.redact import redact_url
 from streamvisor.sinks.base import SinkError
 from streamvisor.sse import Event, format_timestamp
 

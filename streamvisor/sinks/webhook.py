@@ -7,7 +7,7 @@ backoff and jitter; other statuses (3xx included: redirects are not followed) ar
 dead-lettered at once. Every wait (rate limit, retry)
 is ``stop_event.wait``: once stopping, the sink never waits, a batch gets at most one more
 attempt, and a failure dead-letters every later batch unsent so shutdown stays bounded.
-Logs carry the URL redacted by ``streamvisor.redact`` and never a header value.
+Logs carry the URL redacted by ``streamvisor.policy.redact`` and never a header value.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import NamedTuple
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from streamvisor.backoff import BackoffPolicy, next_delay
 from streamvisor.errors import parse_retry_after
-from streamvisor.ratelimit import TokenBucket
-from streamvisor.redact import redact_url
+from streamvisor.policy.backoff import BackoffPolicy, next_delay
+from streamvisor.policy.ratelimit import TokenBucket
+from streamvisor.policy.redact import redact_url
 from streamvisor.sinks.base import SinkError
 from streamvisor.sinks.file import open_jsonl_for_append
 from streamvisor.sse import Event

@@ -3,7 +3,7 @@
 ``requests`` wraps a refused connection three levels deep and names it "ConnectionError";
 a person wants "Connection refused", "got more than 1000 headers" or "timed out". This
 walks the exception's causes and picks the most specific text. No I/O; the text never
-holds a URL or a header value (URL-bearing texts go through ``streamvisor.redact``).
+holds a URL or a header value (URL-bearing texts go through ``streamvisor.policy.redact``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import http.client
 
 import urllib3.exceptions
 
-from streamvisor.redact import redact_text
+from streamvisor.policy.redact import redact_text
 
 __all__ = ["describe_cause", "describe_local"]
 

@@ -24,8 +24,8 @@ import requests
 import requests.adapters
 from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 
-from streamvisor.connection import Connection
 from streamvisor.spec import StreamSpec
+from streamvisor.upstream.connection import Connection
 
 __all__ = ["HTTPConnector", "StreamMemory", "shared_session"]
 

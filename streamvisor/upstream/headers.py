@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
-from streamvisor.redact import redact_url
+from streamvisor.policy.redact import redact_url
 
 __all__ = [
     "header_problem",

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import requests
 
 from streamvisor.errors import StreamvisorError
-from streamvisor.redact import Redactor, redact_url
+from streamvisor.policy.redact import Redactor, redact_url
 
 __all__ = ["AdminClient", "AdminClientError"]
 

@@ -12,8 +12,8 @@ import dataclasses
 import threading
 import time
 
-from streamvisor.config import AdminConfig, load_config
-from streamvisor.daemon import Daemon
+from streamvisor.config.load import AdminConfig, load_config
+from streamvisor.daemon.run import Daemon
 from streamvisor.errors import StreamvisorError
 
 __all__ = ["LocalDaemon", "LocalDaemonError"]

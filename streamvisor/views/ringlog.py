@@ -13,7 +13,7 @@ import logging
 import threading
 from typing import Any
 
-from streamvisor.logsetup import RedactingFilter, Scrubber
+from streamvisor.daemon.logsetup import RedactingFilter, Scrubber
 
 __all__ = ["RingLogHandler"]
 

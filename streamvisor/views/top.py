@@ -287,7 +287,7 @@ class TopApp:
 
 def run_top(args: argparse.Namespace) -> int:
     """``streamvisor top [CONFIG | --admin URL] [--token T] [--interval S]``."""
-    from streamvisor.config import ConfigErrors
+    from streamvisor.config.load import ConfigErrors
     from streamvisor.views.launch import LocalDaemon, LocalDaemonError
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):

@@ -23,7 +23,7 @@ from streamvisor.actors.hub import Hub
 from streamvisor.actors.messages import EventBatch, SubscriberOverflow
 from streamvisor.actors.outlets import ActorOutlet, ListenerOutlet, Outlet, SinkOutlet
 from streamvisor.buffers import DiskBuffer, MemoryBuffer
-from streamvisor.flow import START, BufferSettings, DropLog, Position, WhenFull
+from streamvisor.policy.flow import START, BufferSettings, DropLog, Position, WhenFull
 from streamvisor.sse import Event
 from tests.conftest import BlockerHandle, CollectorHandle, wait_until
 from tests.flow_helpers import DEADLINE, FakeControl, Spawner, make_events, pos

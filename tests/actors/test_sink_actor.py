@@ -20,8 +20,8 @@ import pytest
 from streamvisor.actors.messages import Drain
 from streamvisor.actors.sink import RETRY_INITIAL, RETRY_MAX, SinkActor
 from streamvisor.buffers import DiskBuffer, MemoryBuffer, SinkBuffer
-from streamvisor.checkpoint import CheckpointError
-from streamvisor.flow import START, BufferSettings, Position
+from streamvisor.checkpoint.store import CheckpointError
+from streamvisor.policy.flow import START, BufferSettings, Position
 from streamvisor.sinks.base import SinkError
 from streamvisor.sse import Event
 from tests.flow_helpers import DEADLINE, FakeControl, Spawner, make_events, pos

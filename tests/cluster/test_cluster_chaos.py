@@ -25,7 +25,7 @@ import pytest
 
 from streamvisor.cluster.balance import instance_name
 from streamvisor.cluster.scripts import Keys
-from streamvisor.demo_source import DemoSource
+from streamvisor.demo.source import DemoSource
 from tests.cluster.conftest import RedisServer
 from tests.conftest import wait_until
 from tests.daemon_helpers import DaemonProcess, write_config

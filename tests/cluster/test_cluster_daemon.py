@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from streamvisor.cli import main
+from streamvisor.cli.main import main
 from streamvisor.cluster.scripts import Keys
-from streamvisor.config import load_config
-from streamvisor.daemon import Daemon
-from streamvisor.demo_source import DemoSource
+from streamvisor.config.load import load_config
+from streamvisor.daemon.run import Daemon
+from streamvisor.demo.source import DemoSource
 from tests.cluster.conftest import RedisServer
 from tests.daemon_helpers import free_port, running_daemon, write_config
 

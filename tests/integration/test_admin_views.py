@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from streamvisor.admin import AdminServer
+from streamvisor.daemon.admin import AdminServer
 from streamvisor.sse import Decoder, Event
 from streamvisor.views.ringlog import RingLogHandler
 from tests.conftest import wait_until
@@ -245,7 +245,7 @@ def test_the_feed_takes_the_token_as_header_or_query_and_head_probes_it(
 def test_the_token_in_a_feed_url_is_not_logged(
     secured: AdminServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.DEBUG, logger="streamvisor.admin"):
+    with caplog.at_level(logging.DEBUG, logger="streamvisor.daemon.admin"):
         request(secured, f"/status/events?token={TOKEN}", "HEAD")
         assert wait_until(lambda: any("HEAD" in r.getMessage() for r in caplog.records))
     assert TOKEN not in caplog.text

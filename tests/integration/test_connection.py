@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 
-from streamvisor.connection import Connection
 from streamvisor.errors import (
     ConnectError,
     ContentTypeError,
@@ -25,6 +24,7 @@ from streamvisor.errors import (
     RedirectError,
 )
 from streamvisor.spec import StreamSpec
+from streamvisor.upstream.connection import Connection
 from tests.sse_server import (
     Close,
     Headers,

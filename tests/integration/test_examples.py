@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-from streamvisor.demo_source import DemoSource
+from streamvisor.demo.source import DemoSource
 from tests.daemon_helpers import WebhookReceiver, running_daemon
 from tests.sse_server import Close, Headers, Hold, Send, SSEServer
 

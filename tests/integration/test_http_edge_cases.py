@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from streamvisor.api import Streamvisor
-from streamvisor.backoff import BackoffPolicy, RestartLimit
-from streamvisor.connection import MAX_RESPONSE_HEADERS, Connection
+from streamvisor.api.facade import Streamvisor
 from streamvisor.errors import ConnectError
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
+from streamvisor.upstream.connection import MAX_RESPONSE_HEADERS, Connection
 from streamvisor.upstream.connector import HTTPConnector
 from tests.conftest import CollectorHandle, wait_until
 from tests.daemon_helpers import running_daemon

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import streamvisor
-from streamvisor.backoff import BackoffPolicy
+from streamvisor.policy.backoff import BackoffPolicy
 from tests.burst_server import BurstServer
 from tests.conftest import wait_until
 from tests.sse_server import Close, Headers, Hold, Send, SSEServer, Status

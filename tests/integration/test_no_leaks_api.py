@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from streamvisor.api import Streamvisor
-from streamvisor.backoff import BackoffPolicy, RestartLimit
+from streamvisor.api.facade import Streamvisor
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from tests.conftest import wait_until
 from tests.sse_server import SSEServer, Status

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from streamvisor.admin import AdminServer
+from streamvisor.daemon.admin import AdminServer
 from tests.browser import Browser, find_chromium
 from tests.conftest import wait_until
 from tests.views_helpers import call, demo_daemon, states

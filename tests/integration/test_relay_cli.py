@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from streamvisor.cli import main
-from streamvisor.demo_source import DemoSource
+from streamvisor.cli.main import main
+from streamvisor.demo.source import DemoSource
 from tests.relay_helpers import ClientPool, seqs
 from tests.sse_server import SSEServer, Status
 

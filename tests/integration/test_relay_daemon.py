@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streamvisor.daemon import run_check
-from streamvisor.demo_source import DemoSource
+from streamvisor.daemon.run import run_check
+from streamvisor.demo.source import DemoSource
 from streamvisor.relay import RelayConfig, RelayServer
 from streamvisor.relay.history_sqlite import HistoryError, SQLiteHistory
 from streamvisor.sse import Event

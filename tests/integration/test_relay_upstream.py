@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamvisor.api import Streamvisor
-from streamvisor.backoff import BackoffPolicy
-from streamvisor.demo_source import Chaos, DemoSource
+from streamvisor.api.facade import Streamvisor
+from streamvisor.demo.source import Chaos, DemoSource
+from streamvisor.policy.backoff import BackoffPolicy
 from streamvisor.relay import RelayConfig, RelayServer, attach
 from streamvisor.spec import StreamSpec
 from tests.conftest import wait_until

@@ -14,8 +14,8 @@ from typing import Any
 import pykka
 import pytest
 
-from streamvisor.api import Streamvisor
-from streamvisor.backoff import BackoffPolicy, RestartLimit
+from streamvisor.api.facade import Streamvisor
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
 from tests.conftest import BlockerHandle, CollectorHandle, wait_until

@@ -12,7 +12,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from streamvisor.cli import main
+from streamvisor.cli.main import main
 from tests.conftest import wait_until
 from tests.views_helpers import demo_daemon, demo_source, states, write_config
 

@@ -16,11 +16,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from streamvisor.api import Streamvisor
-from streamvisor.backoff import BackoffPolicy, RestartLimit
+from streamvisor.api.facade import Streamvisor
+from streamvisor.config.tracing import TracingConfig
+from streamvisor.daemon.tracing import AttemptTracer, TracingError, build_tracer
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
-from streamvisor.tracing import AttemptTracer, TracingError, build_tracer
-from streamvisor.tracing_config import TracingConfig
 from tests.conftest import wait_until
 from tests.daemon_helpers import running_daemon
 from tests.sse_server import Close, Headers, Hold, Send, SSEServer, Status
@@ -230,10 +230,11 @@ def test_the_otlp_exporter_posts_protobuf_spans_to_the_configured_endpoint() -> 
 
 def test_nothing_imports_opentelemetry_unless_tracing_is_configured() -> None:
     code = (
-        "import sys, streamvisor, streamvisor.api, streamvisor.daemon, streamvisor.admin, "
-        "streamvisor.actors.supervisor, streamvisor.cli, streamvisor.tracing, "
-        "streamvisor.tracing_config\n"
-        "from streamvisor.config import parse_config\n"
+        "import sys, streamvisor, streamvisor.api.facade, streamvisor.daemon.run, "
+        "streamvisor.daemon.admin, streamvisor.actors.supervisor, streamvisor.cli.main, "
+        "streamvisor.daemon.tracing, "
+        "streamvisor.config.tracing\n"
+        "from streamvisor.config.load import parse_config\n"
         "parse_config('streams: [{name: a, url: \"http://h/\"}]\\ntracing: {}\\n', "
         "source='c', base_dir='.', environ={})\n"
         "print(sorted(m for m in sys.modules if m.startswith('opentelemetry.')))"

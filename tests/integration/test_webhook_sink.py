@@ -25,7 +25,7 @@ import pytest
 import requests
 import responses
 
-from streamvisor.redact import redact_url
+from streamvisor.policy.redact import redact_url
 from streamvisor.sinks import SinkError, WebhookSink, read_jsonl
 from streamvisor.sse import Event
 

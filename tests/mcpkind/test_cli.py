@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamvisor.cli import main
+from streamvisor.cli.main import main
 from tests.conftest import wait_until
 from tests.mcp_fake import FakeMcp
 

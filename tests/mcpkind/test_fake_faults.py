@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from streamvisor.api import Streamvisor
+from streamvisor.api.facade import Streamvisor
 from tests.conftest import CollectorHandle, wait_until
 from tests.mcp_fake import FakeMcp
 from tests.mcpkind.helpers import data, mcp_spec, of, seqs
@@ -182,7 +182,7 @@ def test_sessions_that_expire_at_once_back_off_until_restart_intensity_trips(
 ) -> None:
     from dataclasses import replace
 
-    from streamvisor.backoff import RestartLimit
+    from streamvisor.policy.backoff import RestartLimit
 
     fake.expire_on_get = True
     spec = replace(mcp_spec(fake.url), max_restarts=RestartLimit(count=4, within=60))

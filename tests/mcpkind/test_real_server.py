@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from streamvisor.api import Streamvisor
+from streamvisor.api.facade import Streamvisor
 from streamvisor.upstream.mcp.jsonrpc import McpCallError
 from tests.conftest import CollectorHandle, wait_until
 from tests.mcpkind.helpers import data, mcp_spec, of, seqs

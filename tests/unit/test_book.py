@@ -4,8 +4,8 @@ dedup pairs a checkpoint may carry (``recent(upto)``)."""
 from __future__ import annotations
 
 from streamvisor.actors.book import StreamBook
-from streamvisor.dedup import digest
-from streamvisor.flow import START, Position
+from streamvisor.policy.dedup import digest
+from streamvisor.policy.flow import START, Position
 from streamvisor.sse import Event
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from streamvisor.buffers import DiskBuffer, MemoryBuffer, SinkBuffer, event_bytes
-from streamvisor.checkpoint import CheckpointError
-from streamvisor.flow import START, BufferSettings, Position, WhenFull
+from streamvisor.checkpoint.store import CheckpointError
+from streamvisor.policy.flow import START, BufferSettings, Position, WhenFull
 from streamvisor.sse import Event
 from tests.conftest import wait_until
 from tests.flow_helpers import DEADLINE, FakeControl, Spawner, make_events, pos
@@ -614,7 +614,7 @@ _CRASH_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
     from streamvisor.buffers import DiskBuffer
-    from streamvisor.flow import BufferSettings, Position
+    from streamvisor.policy.flow import BufferSettings, Position
     from tests.flow_helpers import FakeControl, make_events
 
     buffer = DiskBuffer(sys.argv[1], BufferSettings.disk())

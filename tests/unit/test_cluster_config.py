@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from streamvisor.cluster.settings import DEFAULT_FIELDS, ClusterConfig, RedisStreamsOptions
-from streamvisor.config import CheckpointConfig, Config, ConfigErrors, parse_config
+from streamvisor.config.load import CheckpointConfig, Config, ConfigErrors, parse_config
 
 STREAM = """\
 streams:

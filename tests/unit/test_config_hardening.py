@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from streamvisor.config import ConfigErrors, parse_config
+from streamvisor.config.load import ConfigErrors, parse_config
 from streamvisor.spec import StreamSpec
 
 BASE_DIR = os.path.abspath("/cfg")

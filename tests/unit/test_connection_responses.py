@@ -15,7 +15,6 @@ import pytest
 import requests
 import responses
 
-from streamvisor.connection import Connection
 from streamvisor.errors import (
     ConnectError,
     ContentTypeError,
@@ -24,6 +23,7 @@ from streamvisor.errors import (
     RequestBuildError,
 )
 from streamvisor.spec import StreamSpec
+from streamvisor.upstream.connection import Connection
 
 URL = "http://sse.example/events"
 SSE = {"Content-Type": "text/event-stream"}

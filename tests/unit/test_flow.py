@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamvisor.flow import (
+from streamvisor.policy.flow import (
     DEFAULT_DISK_MAX_BYTES,
     DEFAULT_MAX_EVENTS,
     START,

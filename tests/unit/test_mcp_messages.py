@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from streamvisor.config import ConfigErrors, parse_config
+from streamvisor.config.load import ConfigErrors, parse_config
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Decoder
 from streamvisor.upstream.mcp import jsonrpc, modern

@@ -174,7 +174,7 @@ def test_server_requests_are_labelled_by_known_method_else_other() -> None:
 def test_prometheus_families_for_mcp_streams_only() -> None:
     from prometheus_client import generate_latest
 
-    from streamvisor.metrics import build_registry
+    from streamvisor.daemon.metrics import build_registry
 
     s = ready()
     s.expire("sid-1")

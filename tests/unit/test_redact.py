@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streamvisor.redact import (
+from streamvisor.policy.redact import (
     Redactor,
     is_secret_header,
     is_secret_name,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streamvisor.config import Config, ConfigErrors, parse_config
+from streamvisor.config.load import Config, ConfigErrors, parse_config
 from streamvisor.relay.settings import RelayConfig
 
 BASE_DIR = os.path.abspath("/cfg")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from streamvisor.checkpoint import Checkpoint
-from streamvisor.dedup import digest
-from streamvisor.resume import resume_point
+from streamvisor.checkpoint.store import Checkpoint
+from streamvisor.policy.dedup import digest
+from streamvisor.policy.resume import resume_point
 from streamvisor.sinks import readback
 from streamvisor.sinks.file import FileSink, read_jsonl
 from streamvisor.sinks.readback import Held, read_back

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from streamvisor.backoff import BackoffPolicy, RestartLimit
 from streamvisor.errors import ConnectError, EndOfStreamError, HTTPStatusError, ReadTimeoutError
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
+from streamvisor.policy.supervision import Kind, Outcome, RestartPolicy
 from streamvisor.spec import BreakerPolicy
-from streamvisor.supervision import Kind, Outcome, RestartPolicy
 
 
 class FixedRandom(random.Random):

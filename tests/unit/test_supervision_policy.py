@@ -6,7 +6,6 @@ import random
 
 import pytest
 
-from streamvisor.backoff import BackoffPolicy, RestartLimit
 from streamvisor.errors import (
     ConnectError,
     ContentTypeError,
@@ -14,9 +13,10 @@ from streamvisor.errors import (
     HTTPStatusError,
     ReadTimeoutError,
 )
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
+from streamvisor.policy.supervision import Decision, Kind, Outcome, RestartPolicy
 from streamvisor.spec import BreakerPolicy
 from streamvisor.states import BreakerState
-from streamvisor.supervision import Decision, Kind, Outcome, RestartPolicy
 
 
 class FixedRandom(random.Random):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streamvisor.config import AdminConfig
-from streamvisor.tracing_config import TracingConfig
+from streamvisor.config.load import AdminConfig
+from streamvisor.config.tracing import TracingConfig
 from tests.unit.test_config import STREAM, _errors, _parse, _warnings
 
 
@@ -81,7 +81,7 @@ def test_the_tracing_endpoint_password_is_a_secret_and_hidden_from_repr() -> Non
 
 
 def test_tracing_without_the_otel_extra_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("streamvisor.tracing_config.otel_installed", lambda: False)
+    monkeypatch.setattr("streamvisor.config.tracing.otel_installed", lambda: False)
     warnings = _warnings(STREAM + "tracing: {exporter: console}\n")
     assert len(warnings) == 1
     assert "streamvisor[otel]" in warnings[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from streamvisor.redact import Redactor
+from streamvisor.policy.redact import Redactor
 from streamvisor.views.ringlog import RingLogHandler
 
 

@@ -55,9 +55,9 @@ def add_parser(sub: Any, header: Any, positive_float: Any, add_logging: Any) -> 
 
 def run_call(args: argparse.Namespace) -> int:
     """Run ``mcp call`` with parsed arguments; return the exit code."""
+    from streamvisor.daemon.logsetup import configure_logging
     from streamvisor.errors import StreamError
-    from streamvisor.logsetup import configure_logging
-    from streamvisor.redact import Redactor, is_secret_header
+    from streamvisor.policy.redact import Redactor, is_secret_header
     from streamvisor.spec import StreamSpec
     from streamvisor.upstream.mcp.invoke import invoke
     from streamvisor.upstream.mcp.jsonrpc import McpCallError

@@ -20,9 +20,9 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from streamvisor.connection import Connection
 from streamvisor.errors import ConnectError, HTTPStatusError, StreamError, StreamProtocolError
 from streamvisor.spec import StreamSpec
+from streamvisor.upstream.connection import Connection
 from streamvisor.upstream.mcp.call import StatusAnswer
 from streamvisor.upstream.mcp.jsonrpc import McpCallError
 from streamvisor.upstream.mcp.normalise import Normaliser

@@ -14,8 +14,8 @@ import threading
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from streamvisor.connection import Connection
 from streamvisor.errors import ConnectError, StreamProtocolError
+from streamvisor.upstream.connection import Connection
 from streamvisor.upstream.mcp import jsonrpc
 from streamvisor.upstream.mcp.call import McpTimeoutError, exchange, result_of
 from streamvisor.upstream.mcp.normalise import Normaliser

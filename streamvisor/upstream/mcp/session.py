@@ -27,7 +27,7 @@ import enum
 import re
 from typing import Any
 
-from streamvisor.redact import MASK
+from streamvisor.policy.redact import MASK
 from streamvisor.upstream.mcp.options import McpOptions
 
 __all__ = [

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import requests
 
 from streamvisor.errors import Action, StreamError, StreamProtocolError, classify
-from streamvisor.redact import redact_url
+from streamvisor.policy.redact import redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
 from streamvisor.upstream.connector import shared_session

@@ -22,12 +22,12 @@ import requests
 import urllib3.exceptions
 from requests.structures import CaseInsensitiveDict
 
-from streamvisor.connection import _socket_of
 from streamvisor.errors import ConnectError, ReadTimeoutError, StreamProtocolError
-from streamvisor.redact import redact_url
+from streamvisor.policy.redact import redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Decoder, Event
 from streamvisor.upstream.causes import describe_cause as _describe
+from streamvisor.upstream.connection import _socket_of
 from streamvisor.upstream.mcp.jsonrpc import dumps, parse_messages
 
 __all__ = ["ACCEPT_BOTH", "Reply", "SseBody", "delete", "post", "request_headers"]

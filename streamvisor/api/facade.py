@@ -41,19 +41,19 @@ from streamvisor.actors.sink import SinkActor
 from streamvisor.actors.stream import ConnectionFactory
 from streamvisor.actors.supervisor import SupervisorActor
 from streamvisor.buffers import DiskBuffer, MemoryBuffer, SinkBuffer
-from streamvisor.flow import BufferSettings, WhenFull
-from streamvisor.redact import redact_url
+from streamvisor.policy.flow import BufferSettings, WhenFull
+from streamvisor.policy.redact import redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
 from streamvisor.states import StreamState
 from streamvisor.status import Status, StreamStatus
 
 if TYPE_CHECKING:
-    from streamvisor.checkpoint import Checkpoint
-    from streamvisor.config import Config
-    from streamvisor.iterator import EventStream
+    from streamvisor.api.iterator import EventStream
+    from streamvisor.checkpoint.store import Checkpoint
+    from streamvisor.config.load import Config
+    from streamvisor.daemon.tracing import AttemptObserver
     from streamvisor.sinks.base import Sink
-    from streamvisor.tracing import AttemptObserver
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class Streamvisor:
             ``HTTPConnector``: one shared connection pool, one cookie jar per stream.
         rng: random source for backoff jitter.
         on_state: called (in the supervisor's thread) on every stream state change.
-        observer: told about every connection attempt (``streamvisor.tracing``); None: off.
+        observer: told about every connection attempt (``streamvisor.daemon.tracing``); None: off.
     """
 
     def __init__(
@@ -134,7 +134,7 @@ class Streamvisor:
         Raises:
             ConfigError: the file is missing or invalid (every problem listed).
         """
-        from streamvisor.config import load_config
+        from streamvisor.config.load import load_config
 
         config = load_config(path)
         return cls.from_loaded(config, **kwargs)
@@ -156,7 +156,7 @@ class Streamvisor:
             wrap_sink: applied to each built sink (cluster mode fences or gates them).
             **kwargs: passed to ``Streamvisor()``.
         """
-        from streamvisor.resume import resume_point
+        from streamvisor.policy.resume import resume_point
         from streamvisor.sinks import build_sink
 
         wrap = wrap_sink or (lambda sink: sink)
@@ -433,7 +433,7 @@ class Streamvisor:
             buffer: most events queued for the loop.
             name: the subscriber's name (default: generated).
         """
-        from streamvisor.iterator import attach
+        from streamvisor.api.iterator import attach
 
         name = name or f"iterator-{next(self._names)}"
         return attach(self, streams, events, buffer, name, owned=_owned)
@@ -467,7 +467,7 @@ class Streamvisor:
                 self._hub.seed(spec.name, spec.dedup_window, recent)
             self._supervisor.tell(AddStream(spec, last_event_id))
         elif last_event_id is not None or recent:
-            from streamvisor.checkpoint import Checkpoint
+            from streamvisor.checkpoint.store import Checkpoint
 
             self._checkpoints[spec.name] = Checkpoint(last_event_id, tuple(recent or ()))
 

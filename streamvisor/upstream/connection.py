@@ -34,7 +34,7 @@ from streamvisor.errors import (
     StreamProtocolError,
     parse_retry_after,
 )
-from streamvisor.redact import redact_text, redact_url
+from streamvisor.policy.redact import redact_text, redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.upstream.auth import AuthHookError, GuardedAuth
 from streamvisor.upstream.causes import describe_cause, describe_local

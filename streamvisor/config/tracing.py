@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-from streamvisor.config_schema import INVALID, Checker, Invalid, Node
-from streamvisor.redact import redact_url
+from streamvisor.config.schema import INVALID, Checker, Invalid, Node
+from streamvisor.policy.redact import redact_url
 
 __all__ = ["EXPORTERS", "TracingConfig", "read_tracing"]
 
@@ -20,7 +20,7 @@ _KEYS = ("exporter", "endpoint", "service_name")
 
 @dataclass(frozen=True, slots=True, repr=False)
 class TracingConfig:
-    """OpenTelemetry traces of connection attempts (see ``streamvisor.tracing``).
+    """OpenTelemetry traces of connection attempts (see ``streamvisor.daemon.tracing``).
 
     Attributes:
         exporter: ``otlp`` (OTLP over HTTP/protobuf) or ``console`` (JSON on stdout).

@@ -22,15 +22,15 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from streamvisor.errors import HTTPStatusError, StreamvisorError
-from streamvisor.redact import redact_url
+from streamvisor.policy.redact import redact_url
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span, Tracer
 
+    from streamvisor.config.tracing import TracingConfig
+    from streamvisor.policy.supervision import Decision
     from streamvisor.spec import StreamSpec
-    from streamvisor.supervision import Decision
-    from streamvisor.tracing_config import TracingConfig
 
 __all__ = ["AttemptObserver", "AttemptTracer", "TracingError", "build_tracer"]
 

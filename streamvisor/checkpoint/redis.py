@@ -20,10 +20,10 @@ import logging
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from streamvisor.checkpoint import Checkpoint, CheckpointError
+from streamvisor.checkpoint.store import Checkpoint, CheckpointError
 from streamvisor.cluster.fence import Fence
 from streamvisor.cluster.scripts import SAVE, Keys, ScriptRunner
-from streamvisor.redact import redact_url
+from streamvisor.policy.redact import redact_url
 
 __all__ = ["RedisCheckpointStore", "decode_recent", "decode_window", "parse_grant"]
 

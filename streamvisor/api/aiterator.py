@@ -1,4 +1,4 @@
-"""``aconnect()``: the iterator of ``streamvisor.iterator`` for asyncio code.
+"""``aconnect()``: the iterator of ``streamvisor.api.iterator`` for asyncio code.
 
 The reader stays a thread (the supervised stream); events cross into the event loop once per
 read with ``loop.call_soon_threadsafe``, and the loop never waits on the reader: taking a
@@ -22,16 +22,16 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from streamvisor.actors.outlets import Outlet
+from streamvisor.api.iterator import DEFAULT_BUFFER, StreamHandle, default_name
 from streamvisor.buffers.memory import WAIT_SLICE
 from streamvisor.errors import StreamFailedError
-from streamvisor.flow import PauseControl, Position, WhenFull
-from streamvisor.iterator import DEFAULT_BUFFER, StreamHandle, default_name
+from streamvisor.policy.flow import PauseControl, Position, WhenFull
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
 from streamvisor.states import StreamState
 
 if TYPE_CHECKING:
-    from streamvisor.api import Streamvisor
+    from streamvisor.api.facade import Streamvisor
 
 __all__ = ["AsyncEventStream", "aconnect"]
 
@@ -170,7 +170,7 @@ class AsyncEventStream:
         self._index = 0
 
     async def __aenter__(self) -> AsyncEventStream:
-        from streamvisor.api import Streamvisor
+        from streamvisor.api.facade import Streamvisor
 
         loop = asyncio.get_running_loop()
         spec = self._spec

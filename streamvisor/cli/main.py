@@ -278,15 +278,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         if args.command == "tail":
-            from streamvisor.tail import run_tail
+            from streamvisor.cli.tail import run_tail
 
             return run_tail(args)
         if args.command == "check":
-            from streamvisor.daemon import run_check
+            from streamvisor.daemon.run import run_check
 
             return run_check(args.config)
         if args.command == "run":
-            from streamvisor.daemon import run_daemon
+            from streamvisor.daemon.run import run_daemon
 
             return run_daemon(args.config, args.log_level, args.log_format)
         if args.command == "relay":
@@ -298,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_status(args.config, as_json=args.json)
         if args.command == "demo":
-            from streamvisor.demo import run_demo
+            from streamvisor.demo.run import run_demo
 
             return run_demo(args)
         if args.command == "top":

@@ -17,10 +17,10 @@ from typing import Any
 
 import pykka
 
-from streamvisor.api import Streamvisor
-from streamvisor.backoff import BackoffPolicy, RestartLimit
-from streamvisor.demo_source import Chaos, DemoSource
-from streamvisor.logsetup import configure_logging
+from streamvisor.api.facade import Streamvisor
+from streamvisor.daemon.logsetup import configure_logging
+from streamvisor.demo.source import Chaos, DemoSource
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
 
@@ -87,7 +87,7 @@ def _streams(source: DemoSource, names: list[str]) -> list[StreamSpec]:
 def run_demo(args: argparse.Namespace) -> int:
     """Run the demo; 0 when nothing was lost or duplicated."""
     if args.daemon:
-        from streamvisor.demo_daemon import run_demo_daemon
+        from streamvisor.demo.daemon import run_demo_daemon
 
         return run_demo_daemon(args)
     configure_logging(args.log_level, "text")

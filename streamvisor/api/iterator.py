@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING, Any
 from streamvisor.actors.outlets import Outlet
 from streamvisor.buffers.memory import WAIT_SLICE
 from streamvisor.errors import StreamFailedError
-from streamvisor.flow import PauseControl, Position, WhenFull
+from streamvisor.policy.flow import PauseControl, Position, WhenFull
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
 from streamvisor.states import StreamState
 
 if TYPE_CHECKING:
-    from streamvisor.api import Streamvisor
+    from streamvisor.api.facade import Streamvisor
 
 __all__ = ["EventStream", "StreamHandle", "connect", "default_name"]
 
@@ -255,7 +255,7 @@ def connect(url: str, *, buffer: int = DEFAULT_BUFFER, **options: Any) -> EventS
     Raises:
         ValueError: an invalid option (as ``StreamSpec`` raises it).
     """
-    from streamvisor.api import Streamvisor
+    from streamvisor.api.facade import Streamvisor
 
     spec = StreamSpec(name=options.pop("name", None) or default_name(url), url=url, **options)
     sv = Streamvisor([spec])

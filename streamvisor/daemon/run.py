@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from streamvisor.api import Streamvisor
-from streamvisor.checkpoint import Checkpoint, CheckpointStore, SQLiteCheckpointStore
-from streamvisor.config import Config, ConfigErrors, load_config
+from streamvisor.api.facade import Streamvisor
+from streamvisor.checkpoint.store import Checkpoint, CheckpointStore, SQLiteCheckpointStore
+from streamvisor.config.load import Config, ConfigErrors, load_config
 from streamvisor.errors import StreamvisorError
-from streamvisor.redact import Redactor, redact_fields
+from streamvisor.policy.redact import Redactor, redact_fields
 from streamvisor.relay import start_relay
 from streamvisor.states import StreamState
 
@@ -49,7 +49,7 @@ def run_check(path: str) -> int:
 
 def run_daemon(path: str, log_level: str = "info", log_format: str = "text") -> int:
     """``streamvisor run``: run until SIGTERM/SIGINT; return the exit code."""
-    from streamvisor.logsetup import configure_logging
+    from streamvisor.daemon.logsetup import configure_logging
 
     try:
         config = load_config(path)
@@ -91,7 +91,7 @@ class Daemon:
         self._sv: Streamvisor | None = None
         self._admin: Any = None
         self._relay: Any = None
-        self._tracer: Any = None  # streamvisor.tracing.AttemptTracer when tracing is on
+        self._tracer: Any = None  # streamvisor.daemon.tracing.AttemptTracer when tracing is on
         self._started_at = time.time()
         self._cluster: ClusterNode | None = None  # cluster mode: leases decide the streams
 
@@ -120,7 +120,7 @@ class Daemon:
                 self._store = SQLiteCheckpointStore(config.checkpoint.path)
                 self._saved = self._store.load()
             if config.tracing is not None:
-                from streamvisor.tracing import build_tracer
+                from streamvisor.daemon.tracing import build_tracer
 
                 self._tracer = build_tracer(config.tracing)
             self._sv = self._build(config, self._saved)
@@ -308,8 +308,8 @@ class Daemon:
 
     # -- admin -------------------------------------------------------------------------
     def _start_admin(self, host: str, port: int) -> Any:
-        from streamvisor.admin import AdminServer
-        from streamvisor.metrics import build_registry
+        from streamvisor.daemon.admin import AdminServer
+        from streamvisor.daemon.metrics import build_registry
         from streamvisor.views.ringlog import RingLogHandler
 
         registry = build_registry(self.snapshot)

@@ -15,11 +15,11 @@ import threading
 import time
 from pathlib import Path
 
-from streamvisor.config import load_config
-from streamvisor.daemon import Daemon
-from streamvisor.demo import DEMO_FAULTS
-from streamvisor.demo_source import DemoSource
-from streamvisor.logsetup import configure_logging
+from streamvisor.config.load import load_config
+from streamvisor.daemon.logsetup import configure_logging
+from streamvisor.daemon.run import Daemon
+from streamvisor.demo.run import DEMO_FAULTS
+from streamvisor.demo.source import DemoSource
 from streamvisor.sinks.file import read_jsonl
 
 _CONFIG = """\

@@ -34,9 +34,9 @@ import enum
 import random
 from dataclasses import dataclass
 
-from streamvisor.backoff import BackoffPolicy, RestartLimit, RestartWindow, next_delay
 from streamvisor.errors import Action, EndOfStreamError, HTTPStatusError, classify
-from streamvisor.redact import redact_text
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit, RestartWindow, next_delay
+from streamvisor.policy.redact import redact_text
 from streamvisor.spec import BreakerPolicy
 from streamvisor.states import BreakerState
 

@@ -27,9 +27,9 @@ from wsgiref.types import StartResponse, WSGIEnvironment
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
+from streamvisor.daemon.metrics import build_registry
 from streamvisor.errors import StreamvisorError
-from streamvisor.metrics import build_registry
-from streamvisor.redact import Redactor
+from streamvisor.policy.redact import Redactor
 from streamvisor.views.ringlog import RingLogHandler
 from streamvisor.views.routes import MAX_FEEDS, StreamCommands, ViewRoutes
 

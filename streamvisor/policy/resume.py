@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from streamvisor.checkpoint import Checkpoint
+from streamvisor.checkpoint.store import Checkpoint
 from streamvisor.sinks.readback import Held
 
 __all__ = ["resume_point"]

@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamvisor.backoff import BackoffPolicy, RestartLimit, max_failures_within
 from streamvisor.cluster.settings import (
     REDIS_SINK_KEYS,
     ClusterConfig,
@@ -28,7 +27,7 @@ from streamvisor.cluster.settings import (
     read_redis_url,
     reject_disk_buffers,
 )
-from streamvisor.config_schema import (
+from streamvisor.config.schema import (
     INVALID,
     Checker,
     Field,
@@ -38,12 +37,18 @@ from streamvisor.config_schema import (
     merge_nodes,
     read_document,
 )
+from streamvisor.config.tracing import TracingConfig, read_tracing
 from streamvisor.errors import ConfigError
-from streamvisor.flow import DEFAULT_DISK_MAX_BYTES, WHEN_FULL_WORDS, BufferSettings, WhenFull
-from streamvisor.redact import redact_headers, redact_url
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit, max_failures_within
+from streamvisor.policy.flow import (
+    DEFAULT_DISK_MAX_BYTES,
+    WHEN_FULL_WORDS,
+    BufferSettings,
+    WhenFull,
+)
+from streamvisor.policy.redact import redact_headers, redact_url
 from streamvisor.relay.settings import RelayConfig, read_relay_section
 from streamvisor.spec import BreakerPolicy, StreamSpec
-from streamvisor.tracing_config import TracingConfig, read_tracing
 
 __all__ = [
     "AdminConfig",

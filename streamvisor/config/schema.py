@@ -22,7 +22,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 
 from streamvisor.errors import ConfigError
-from streamvisor.redact import (
+from streamvisor.policy.redact import (
     MASK,
     Redactor,
     is_secret_header,

@@ -26,7 +26,7 @@ _PLAIN_FORMATTER = logging.Formatter()
 
 
 class Scrubber(Protocol):
-    """What the filter needs from a ``streamvisor.redact.Redactor``."""
+    """What the filter needs from a ``streamvisor.policy.redact.Redactor``."""
 
     def scrub(self, text: str) -> str:
         """Return ``text`` with every known secret replaced."""
@@ -87,7 +87,7 @@ class RedactingFilter(logging.Filter):
 
     Args:
         redactor: any object with ``scrub(str) -> str``, normally a
-            ``streamvisor.redact.Redactor``.
+            ``streamvisor.policy.redact.Redactor``.
     """
 
     def __init__(self, redactor: Scrubber) -> None:

@@ -18,10 +18,10 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import TextIO
 
-from streamvisor.api import Streamvisor
-from streamvisor.backoff import BackoffPolicy, RestartLimit
-from streamvisor.logsetup import configure_logging
-from streamvisor.redact import Redactor, is_secret_header
+from streamvisor.api.facade import Streamvisor
+from streamvisor.daemon.logsetup import configure_logging
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
+from streamvisor.policy.redact import Redactor, is_secret_header
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event, to_jsonl
 from streamvisor.states import StreamState
