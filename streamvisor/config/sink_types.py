@@ -4,8 +4,8 @@ built; ``SINK_TYPES`` is the registry that ``config.sinks`` reads through and
 ``streamvisor.sinks.factory.build_sink`` builds through. A new sink type is one class here,
 added to ``SINK_TYPES``.
 
-Pure: no I/O. ``build`` imports its sink only when called (a sink may need requests or
-redis), so reading a config imports no sink.
+Pure: no I/O. ``build`` imports its sink only when called: the config package itself
+imports no sink (a sink may need requests or redis).
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ class SinkType(ABC):
     def read(
         self, c: Checker, entries: Mapping[str, Node], base_dir: str
     ) -> dict[str, Any] | Invalid:
-        """``SinkConfig`` keyword arguments from ``entries`` (only this type's keys, each
-        read even when others are wrong); problems are recorded on ``c`` and make the result
-        ``INVALID``."""
+        """``SinkConfig`` keyword arguments from ``entries`` (this type's keys only, read
+        even when a common key is wrong); problems are recorded on ``c`` and make the
+        result ``INVALID``."""
         return {}
 
     @abstractmethod
