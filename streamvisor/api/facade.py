@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from streamvisor.actors.actor_outlet import ActorOutlet
 from streamvisor.actors.hub import Hub, Positions
 from streamvisor.actors.messages import (
     AddStream,
@@ -35,7 +36,7 @@ from streamvisor.actors.messages import (
     Snapshot,
     StopStreams,
 )
-from streamvisor.actors.outlets import ActorOutlet, ListenerOutlet, SinkOutlet
+from streamvisor.actors.outlets import ListenerOutlet, SinkOutlet
 from streamvisor.actors.scheduler import Scheduler
 from streamvisor.actors.sink import SinkActor
 from streamvisor.actors.stream import ConnectionFactory
