@@ -1,17 +1,17 @@
 """The built-in sink types: one ``SinkType`` subclass per ``type:`` value, which knows the
-keys only that type takes, how they are read into ``SinkConfig`` fields, and how its sink is
-built; ``SINK_TYPES`` is the registry that ``config.sinks`` reads through and
-``streamvisor.sinks.factory.build_sink`` builds through. A new sink type is one class here,
-added to ``SINK_TYPES``.
+keys only that type takes, how they are read into ``SinkConfig`` fields, which class
+implements the sink and the keyword arguments it is built with. ``SINK_TYPES`` is the
+registry that ``config.sinks`` reads through and ``streamvisor.sinks.factory.build_sink``
+builds through. A new sink type is its ``Sink`` module plus one class here, added to
+``SINK_TYPES``.
 
-Pure: no I/O. ``build`` imports its sink only when called: the config package itself
-imports no sink (a sink may need requests or redis).
+Pure: no I/O. The sink class is named, not imported (the config layer imports no sink,
+ARCHITECTURE.md's layer table): the factory, in the sinks layer, imports it.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
@@ -23,7 +23,7 @@ from streamvisor.config.model import SinkConfig
 from streamvisor.config.node import INVALID, Invalid, Node
 
 if TYPE_CHECKING:
-    from streamvisor.sinks.base import Sink
+    import threading
 
 __all__ = [
     "SINK_TYPES",
@@ -43,11 +43,13 @@ class SinkType(ABC):
 
     Attributes:
         name: the ``type:`` value.
+        sink: the ``Sink`` class, as ``module:Class``.
         keys: the keys only this type takes (besides those every sink has).
         required: which of ``keys`` must be given.
     """
 
     name: ClassVar[str]
+    sink: ClassVar[str]
     keys: ClassVar[tuple[str, ...]] = ()
     required: ClassVar[tuple[str, ...]] = ()
 
@@ -60,25 +62,26 @@ class SinkType(ABC):
         return {}
 
     @abstractmethod
-    def build(self, config: SinkConfig, stop_event: threading.Event | None) -> Sink:
-        """The sink ``config`` (of this type) describes; ``stop_event`` ends its waits."""
+    def arguments(self, config: SinkConfig, stop_event: threading.Event | None) -> dict[str, Any]:
+        """The keyword arguments that build the ``sink`` class ``config`` (of this type)
+        describes; ``stop_event`` is set at shutdown and ends the sink's waits."""
 
 
 class StdoutSinkType(SinkType):
     """``type: stdout``: each event as a JSON line on standard output."""
 
     name = "stdout"
+    sink = "streamvisor.sinks.stdout:StdoutSink"
 
-    def build(self, config: SinkConfig, stop_event: threading.Event | None) -> Sink:
-        from streamvisor.sinks.stdout import StdoutSink
-
-        return StdoutSink(name=config.name)
+    def arguments(self, config: SinkConfig, stop_event: threading.Event | None) -> dict[str, Any]:
+        return {"name": config.name}
 
 
 class FileSinkType(SinkType):
     """``type: file``: events appended to a JSONL file."""
 
     name = "file"
+    sink = "streamvisor.sinks.file:FileSink"
     keys = ("path", "flush_interval", "fsync")
     required = ("path",)
 
@@ -94,11 +97,13 @@ class FileSinkType(SinkType):
             },
         )
 
-    def build(self, config: SinkConfig, stop_event: threading.Event | None) -> Sink:
-        from streamvisor.sinks.file import FileSink
-
-        assert config.path is not None
-        return FileSink(config.path, config.flush_interval, config.fsync, name=config.name)
+    def arguments(self, config: SinkConfig, stop_event: threading.Event | None) -> dict[str, Any]:
+        return {
+            "path": config.path,
+            "flush_interval": config.flush_interval,
+            "fsync": config.fsync,
+            "name": config.name,
+        }
 
 
 _BATCH: dict[str, Field] = {
@@ -120,6 +125,7 @@ class WebhookSinkType(SinkType):
     """``type: webhook``: batches POSTed as JSON arrays, rate-limited and retried."""
 
     name = "webhook"
+    sink = "streamvisor.sinks.webhook:WebhookSink"
     keys = ("url", "headers", "timeout", "batch", "rate_limit", "retry", "dead_letter")
     required = ("url",)
 
@@ -143,25 +149,22 @@ class WebhookSinkType(SinkType):
             kwargs.setdefault("burst", max(1, math.ceil(kwargs["rate"])))
         return kwargs
 
-    def build(self, config: SinkConfig, stop_event: threading.Event | None) -> Sink:
-        from streamvisor.sinks.webhook import WebhookSink
-
-        assert config.url is not None
-        return WebhookSink(
-            config.url,
-            name=config.name,
-            headers=dict(config.headers),
-            timeout=config.timeout,
-            max_batch=config.batch_max_events,
-            max_wait=config.batch_max_wait,
-            rate=config.rate,
-            burst=config.burst,
-            retry_initial=config.retry_initial,
-            retry_max=config.retry_max,
-            retry_attempts=config.retry_attempts,
-            dead_letter=config.dead_letter,
-            stop_event=stop_event,
-        )
+    def arguments(self, config: SinkConfig, stop_event: threading.Event | None) -> dict[str, Any]:
+        return {
+            "url": config.url,
+            "name": config.name,
+            "headers": dict(config.headers),
+            "timeout": config.timeout,
+            "max_batch": config.batch_max_events,
+            "max_wait": config.batch_max_wait,
+            "rate": config.rate,
+            "burst": config.burst,
+            "retry_initial": config.retry_initial,
+            "retry_max": config.retry_max,
+            "retry_attempts": config.retry_attempts,
+            "dead_letter": config.dead_letter,
+            "stop_event": stop_event,
+        }
 
 
 class RedisStreamsSinkType(SinkType):
@@ -169,6 +172,7 @@ class RedisStreamsSinkType(SinkType):
     its keys are read by ``streamvisor.cluster.settings``)."""
 
     name = "redis_streams"
+    sink = "streamvisor.sinks.redis_streams:RedisStreamsSink"
     keys = REDIS_SINK_KEYS
     required = ("redis",)
 
@@ -187,11 +191,8 @@ class RedisStreamsSinkType(SinkType):
             "batch_max_wait": options.batch_period,
         }
 
-    def build(self, config: SinkConfig, stop_event: threading.Event | None) -> Sink:
-        from streamvisor.sinks.redis_streams import RedisStreamsSink
-
-        assert config.redis_streams is not None
-        return RedisStreamsSink(config.redis_streams, name=config.name, stop_event=stop_event)
+    def arguments(self, config: SinkConfig, stop_event: threading.Event | None) -> dict[str, Any]:
+        return {"options": config.redis_streams, "name": config.name, "stop_event": stop_event}
 
 
 SINK_TYPES: Mapping[str, SinkType] = MappingProxyType(

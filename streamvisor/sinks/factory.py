@@ -1,8 +1,10 @@
 """Build a built-in sink from its validated ``SinkConfig``, through the sink-type registry
-(``streamvisor.config.sink_types.SINK_TYPES``). No I/O until the sink writes."""
+(``streamvisor.config.sink_types.SINK_TYPES``: which class, with which arguments). No I/O
+until the sink writes."""
 
 from __future__ import annotations
 
+import importlib
 import threading
 from typing import TYPE_CHECKING
 
@@ -26,4 +28,7 @@ def build_sink(config: SinkConfig, stop_event: threading.Event | None = None) ->
     sink_type = SINK_TYPES.get(config.type)
     if sink_type is None:
         raise ValueError(f"unknown sink type {config.type!r}")
-    return sink_type.build(config, stop_event)
+    module, _, name = sink_type.sink.partition(":")
+    sink_class = getattr(importlib.import_module(module), name)
+    sink: Sink = sink_class(**sink_type.arguments(config, stop_event))
+    return sink
