@@ -78,7 +78,19 @@ class Event(NamedTuple):
         (same JSON value) because ``str.splitlines()`` and some JSONL readers break lines
         on them.
         """
-        text = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        stream, eid, event, data, last_id, when = self
+        try:
+            # The same text as json.dumps(self.to_dict(), ensure_ascii=False, separators=(",",
+            # ":")) in about a quarter of the time: json.dumps builds an encoder per call
+            # (bench/hotpath.py: 3.9 -> 1.0 µs per 256 B event).
+            text = (
+                f'{{"stream":{_quote(stream)},"id":{"null" if eid is None else _quote(eid)},'
+                f'"event":{_quote(event)},"data":{_quote(data)},"last_event_id":'
+                f"{'null' if last_id is None else _quote(last_id)},"
+                f'"received_at":"{format_timestamp(when)}"}}'
+            )
+        except TypeError:  # a field that is not a str (an Event built by hand)
+            text = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
         if text.isascii():
             return text
         return text.translate(_LINE_BREAK_ESCAPES)
@@ -103,6 +115,7 @@ class Event(NamedTuple):
         )
 
 
+_quote = json.encoder.encode_basestring  # the C string escaper json.dumps uses for str
 _LINE_BREAK_ESCAPES = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 _ts_cache: tuple[float, str] = (-1.0, "")
