@@ -15,7 +15,10 @@ JSON alternatives (same bytes out, checked): stdlib ``json.dumps`` of ``to_dict(
 a template filled with the C string escaper ``json.encoder.c_encode_basestring`` (stdlib
 only), and ``orjson.dumps`` (if installed; not a dependency).
 
-    python bench/hotpath.py [--per-read 256] [--events 25600] [--repeat 15]
+``--compare DIR`` times another copy of the code too (e.g. ``git archive COMMIT streamvisor |
+tar -x -C DIR``): both run in fresh processes, alternating 3 times, best kept, side by side.
+
+    python bench/hotpath.py [--per-read 256] [--events 25600] [--repeat 15] [--compare DIR]
 """
 
 from __future__ import annotations
@@ -34,16 +37,21 @@ from typing import Any
 from benchlib import ensure_repo_on_path, machine_note, table
 from sse_source import make_event
 
-ensure_repo_on_path()
+if os.environ.get("HOTPATH_SRC"):  # --compare: this process times another copy
+    sys.path.insert(0, os.environ["HOTPATH_SRC"])
+    # an editable install's finder would win over sys.path: drop it
+    sys.meta_path = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+else:
+    ensure_repo_on_path()
 
-from streamvisor.actors.book import StreamBook  # noqa: E402
-from streamvisor.actors.outlets import ActorOutlet  # noqa: E402
-from streamvisor.buffers.memory import MemoryBuffer  # noqa: E402
-from streamvisor.dedup import digest  # noqa: E402
-from streamvisor.flow import START, BufferSettings, Position, WhenFull  # noqa: E402
-from streamvisor.sinks.file import FileSink  # noqa: E402
-from streamvisor.sse import Decoder, Event, format_timestamp  # noqa: E402
-from streamvisor.tail import TailSink  # noqa: E402
+from streamvisor.actors.book import StreamBook
+from streamvisor.actors.outlets import ActorOutlet
+from streamvisor.buffers.memory import MemoryBuffer
+from streamvisor.dedup import digest
+from streamvisor.flow import START, BufferSettings, Position, WhenFull
+from streamvisor.sinks.file import FileSink
+from streamvisor.sse import Decoder, Event, format_timestamp
+from streamvisor.tail import TailSink
 
 try:
     import orjson
@@ -114,10 +122,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-read", type=int, default=256)
     parser.add_argument("--events", type=int, default=25_600)
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--compare", metavar="DIR", help="a folder holding another streamvisor/")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.compare:
+        return _compare(args)
     k, total, rep = args.per_read, args.events // args.per_read * args.per_read, args.repeat
     reads = [b"".join(make_event(i) for i in range(s + 1, s + k + 1)) for s in range(0, total, k)]
-    print(f"hotpath: {total} events, {k} per read ({len(reads[0])} B); {machine_note()}")
+    if args.json:
+        import streamvisor
+
+        print(f"streamvisor from {os.path.dirname(streamvisor.__file__)}", file=sys.stderr)
+    else:
+        print(f"hotpath: {total} events, {k} per read ({len(reads[0])} B); {machine_note()}")
     rows: list[list[str]] = []
 
     def row(thread: str, step: str, us: float, note: str = "") -> None:
@@ -283,8 +300,53 @@ def main(argv: list[str] | None = None) -> int:
                     rep,
                 ),
             )
+    if args.json:
+        print(json.dumps({f"{r[0]}|{r[1]}": float(r[2]) for r in rows}))
+        return 0
     print()
     print(table(["thread", "step", "µs/event", "events/s alone", "note"], rows))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Time this checkout and ``args.compare`` alternately in fresh processes."""
+    import subprocess
+
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    srcs = {"other (--compare)": os.path.abspath(args.compare), "this checkout": here}
+    best: dict[str, dict[str, float]] = {name: {} for name in srcs}
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--json",
+        "--per-read",
+        str(args.per_read),
+        "--events",
+        str(args.events),
+        "--repeat",
+        str(args.repeat),
+    ]
+    print(f"hotpath --compare {args.compare}: 3 alternating runs each; {machine_note()}")
+    for _ in range(3):
+        for name, src in srcs.items():
+            env = dict(os.environ, HOTPATH_SRC=src)
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+            if out.returncode != 0:
+                raise RuntimeError(f"{name}: {out.stderr[-500:]}")
+            if not out.stderr.strip().endswith(os.path.join(src, "streamvisor")):
+                raise RuntimeError(f"{name}: imported {out.stderr.strip()!r}, not {src}")
+            for step, us in json.loads(out.stdout.splitlines()[-1]).items():
+                best[name][step] = min(us, best[name].get(step, float("inf")))
+    steps = list(dict.fromkeys([*best["this checkout"], *best["other (--compare)"]]))
+    rows = []
+    for step in steps:
+        old, new = best["other (--compare)"].get(step), best["this checkout"].get(step)
+        change = f"{new / old:.2f}x" if old and new else ""
+        rows.append(
+            [*step.split("|"), f"{old:.3f}" if old else "", f"{new:.3f}" if new else "", change]
+        )
+    print()
+    print(table(["thread", "step", "µs/event other", "µs/event this", "this/other"], rows))
     return 0
 
 
