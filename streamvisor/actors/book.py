@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 
-from streamvisor.dedup import DedupWindow, digest
+from streamvisor.dedup import DedupWindow, digest_value
 from streamvisor.flow import START, Position
 from streamvisor.sse import Event
 
@@ -46,7 +46,7 @@ class StreamBook:
         self._lock = threading.Lock()
         self._window = DedupWindow(size, seed)
         self._size = size
-        self._remember: list[tuple[str, str, int]] = []
+        self._remember: tuple[list[str], list[tuple[int, int]]] = ([], [])
         self._pending: Position = START  # last admitted, not yet committed
         self.committed: Position = START
         self.events = 0  # accepted (new) events, committed
@@ -68,43 +68,86 @@ class StreamBook:
         window as it was, so its events are not taken for replays when they come again.
         """
         first = seq = self.committed.seq
-        known = self._window.known
         kept: list[Event] = []
-        remember: list[tuple[str, str, int]] = []
-        batch: dict[str, str] = {}
+        ids: list[str] = []
+        values: list[tuple[int, int]] = []
+        dropped_ids: list[str] = []
+        reused = 0
+        size = self._size
+        with self._lock:
+            known = self._window.entries.get
+            for ev in events:
+                eid = ev.id
+                if eid and size:
+                    dig = digest_value(ev.event, ev.data)
+                    entry = known(eid)
+                    if entry is not None:
+                        if entry[0] == dig:
+                            dropped_ids.append(eid)
+                            continue
+                        reused += 1
+                    seq += 1
+                    ids.append(eid)
+                    values.append((dig, seq))
+                else:
+                    seq += 1
+                kept.append(ev)
+        dropped = len(dropped_ids)
+        if len(set(ids).union(dropped_ids)) != len(ids) + dropped:
+            return self._admit_slowly(events, first)  # an id twice in this read
+        if dropped:
+            self.dedup_dropped += dropped
+        if reused:
+            self.reused += reused
+        self._remember = (ids, values)
+        self._pending = Position(seq, kept[-1].last_event_id) if kept else self.committed
+        return kept, first
+
+    def _admit_slowly(self, events: Sequence[Event], first: int) -> tuple[list[Event], int]:
+        """``admit`` for a read that repeats an id: each event is compared with the window
+        and with the events before it in the same read."""
+        seq = first
+        known = self._window.entries.get
+        kept: list[Event] = []
+        ids: list[str] = []
+        values: list[tuple[int, int]] = []
+        batch: dict[str, int] = {}
         dropped = reused = 0
         with self._lock:
             for ev in events:
                 eid = ev.id
                 if eid and self._size:
-                    dig = digest(ev.event, ev.data)
-                    seen = batch.get(eid) or known(eid)
+                    dig = digest_value(ev.event, ev.data)
+                    seen = batch.get(eid)
+                    if seen is None:
+                        entry = known(eid)
+                        seen = entry[0] if entry is not None else None
                     if seen == dig:
                         dropped += 1
                         continue
                     if seen is not None:
                         reused += 1
                     batch[eid] = dig
-                    remember.append((eid, dig, seq + 1))
+                    ids.append(eid)
+                    values.append((dig, seq + 1))
                 seq += 1
                 kept.append(ev)
         if dropped:
             self.dedup_dropped += dropped
         if reused:
             self.reused += reused
-        self._remember = remember
+        self._remember = (ids, values)
         self._pending = Position(seq, kept[-1].last_event_id) if kept else self.committed
         return kept, first
 
     def commit(self) -> None:
         """The admitted batch reached every subscriber: it counts as delivered, and its ids
         join the dedup window."""
-        if self._remember:
+        ids, values = self._remember
+        if ids:
             with self._lock:
-                remember = self._window.remember
-                for eid, dig, seq in self._remember:
-                    remember(eid, dig, seq)
-            self._remember = []
+                self._window.remember_many(ids, values)
+            self._remember = ([], [])
         pending = self._pending
         if pending.seq > self.committed.seq:
             self.events += pending.seq - self.committed.seq
@@ -113,7 +156,7 @@ class StreamBook:
 
     def abandon(self) -> None:
         """Forget the admitted batch (it did not reach every subscriber)."""
-        self._remember = []
+        self._remember = ([], [])
         self._pending = self.committed
 
     def recent(self, upto: int) -> tuple[tuple[str, str], ...]:
