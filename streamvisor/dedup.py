@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 import itertools
 import zlib
-from collections import deque
 from collections.abc import Iterable
 
 
@@ -32,12 +31,7 @@ def digest_value(event: str, data: str) -> int:
     The type's CRC is cached: of the 1.4 µs that ``digest`` took per 256 B event, the hex
     formatting and the type's CRC were about half (bench/hotpath.py).
     """
-    start = _TYPE_CRC.get(event)
-    if start is None:
-        if len(_TYPE_CRC) >= 1024:  # many distinct types: keep the cache bounded
-            _TYPE_CRC.clear()
-        start = _TYPE_CRC[event] = zlib.crc32(event.encode())
-    return zlib.crc32(data.encode("utf-8", "surrogatepass"), start)
+    return zlib.crc32(data.encode("utf-8", "surrogatepass"), type_crc(event))
 
 
 def digest(event: str, data: str) -> str:
@@ -53,18 +47,29 @@ def _parse(dig: str) -> int | None:
         return None
 
 
+def type_crc(event: str) -> int:
+    """The CRC-32 of an event type (cached): the start value of ``digest_value``."""
+    start = _TYPE_CRC.get(event)
+    if start is None:
+        if len(_TYPE_CRC) >= 1024:  # many distinct types: keep the cache bounded
+            _TYPE_CRC.clear()
+        start = _TYPE_CRC[event] = zlib.crc32(event.encode())
+    return start
+
+
 class DedupWindow:
     """The last ``size`` distinct ids seen on one stream, with their content digests.
 
+    One dict, id -> (digest value, sequence): its insertion order is the window's order (a
+    known id that is remembered again keeps its place), so the oldest id is the first key.
     Digests are kept as ints (``digest_value``) and formatted only for ``recent()``.
     """
 
-    __slots__ = ("_digests", "_order", "_size")
+    __slots__ = ("_digests", "_size")
 
     def __init__(self, size: int = 4096, seed: Iterable[tuple[str, str]] = ()) -> None:
         self._size = size
         self._digests: dict[str, tuple[int, int]] = {}
-        self._order: deque[str] = deque()
         for event_id, dig in seed:
             value = _parse(dig)
             if value is not None:  # a foreign digest could never match: same as unknown
@@ -106,38 +111,38 @@ class DedupWindow:
         """Remember ``event_id`` with content digest ``dig`` at sequence ``seq`` (a known id
         takes the new digest and keeps its place in the window)."""
         value = _parse(dig)
-        if self._size and value is not None:
+        if value is not None:
+            self.remember_value(event_id, value, seq)
+
+    def remember_value(self, event_id: str, value: int, seq: int = 0) -> None:
+        """``remember`` with the digest as an int (``digest_value``)."""
+        if self._size:
             self._remember(event_id, value, seq)
 
-    def remember_many(self, ids: list[str], values: list[tuple[int, int]]) -> None:
-        """Remember ``ids[i]`` with ``values[i]`` = (digest value, sequence), in order; as
-        ``remember`` for each, with the bookkeeping done once per call."""
+    def add_new(self, ids: list[str], values: list[tuple[int, int]]) -> None:
+        """Remember ``ids[i]`` with ``values[i]`` = (digest value, sequence), in order.
+
+        The caller guarantees that no id is in the window and that the ids are distinct
+        (``StreamBook`` checked both while admitting them); then this is ``remember`` for
+        each, with one dict update and one eviction per call.
+        """
+        digests = self._digests
         if not self._size or not ids:
             return
-        digests, order = self._digests, self._order
-        fresh = [i for i in ids if i not in digests]
-        evict = len(order) + len(fresh) - self._size
-        if len(set(fresh)) != len(fresh) or (
-            evict > 0
-            and len(fresh) != len(ids)
-            and not set(ids).isdisjoint(itertools.islice(order, evict))
-        ):  # an id twice, or a known id that an earlier one evicts: one by one
-            for event_id, (dig, seq) in zip(ids, values, strict=True):
-                self._remember(event_id, dig, seq)
-            return
         digests.update(zip(ids, values, strict=True))
-        order.extend(fresh)
-        for _ in range(len(order) - self._size):
-            del digests[order.popleft()]
+        over = len(digests) - self._size
+        if over > 0:  # the oldest ids are the first keys
+            for event_id in list(itertools.islice(digests, over)):
+                del digests[event_id]
 
     def _remember(self, event_id: str, dig: int, seq: int) -> None:
-        if event_id in self._digests:
-            self._digests[event_id] = (dig, seq)
+        digests = self._digests
+        if event_id in digests:
+            digests[event_id] = (dig, seq)
             return
-        self._digests[event_id] = (dig, seq)
-        self._order.append(event_id)
-        if len(self._order) > self._size:
-            del self._digests[self._order.popleft()]
+        digests[event_id] = (dig, seq)
+        if len(digests) > self._size:
+            del digests[next(iter(digests))]
 
     def recent(self, upto: int | None = None) -> tuple[tuple[str, str], ...]:
         """The remembered (id, digest) pairs, oldest first (for checkpoints).
@@ -146,12 +151,11 @@ class DedupWindow:
             upto: only ids remembered with a sequence number at or below this one (a
                 checkpoint must not seed ids that no sink has written yet).
         """
-        digests = self._digests
         return tuple(
-            (i, format(digests[i][0], "08x"))
-            for i in self._order
-            if upto is None or digests[i][1] <= upto
+            (i, format(dig, "08x"))
+            for i, (dig, seq) in self._digests.items()
+            if upto is None or seq <= upto
         )
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._digests)

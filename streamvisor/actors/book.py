@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 
-from streamvisor.dedup import DedupWindow, digest_value
+from streamvisor.dedup import _TYPE_CRC, DedupWindow, digest_value, type_crc
 from streamvisor.flow import START, Position
 from streamvisor.sse import Event
 
 __all__ = ["StreamBook"]
+
+# admitted, not yet committed: ids, their (digest value, sequence), and the window they were
+# all found new in (None: some were known, so commit() remembers them one by one)
+_Admitted = tuple[list[str], list[tuple[int, int]], DedupWindow | None]
+_NOTHING: _Admitted = ([], [], None)
 
 
 class StreamBook:
@@ -46,7 +52,7 @@ class StreamBook:
         self._lock = threading.Lock()
         self._window = DedupWindow(size, seed)
         self._size = size
-        self._remember: tuple[list[str], list[tuple[int, int]]] = ([], [])
+        self._remember: _Admitted = _NOTHING
         self._pending: Position = START  # last admitted, not yet committed
         self.committed: Position = START
         self.events = 0  # accepted (new) events, committed
@@ -68,44 +74,48 @@ class StreamBook:
         window as it was, so its events are not taken for replays when they come again.
         """
         first = seq = self.committed.seq
-        kept: list[Event] = []
         ids: list[str] = []
         values: list[tuple[int, int]] = []
-        dropped_ids: list[str] = []
+        replay = False
         reused = 0
         size = self._size
+        crc32, type_crcs = zlib.crc32, _TYPE_CRC.get
         with self._lock:
-            known = self._window.entries.get
+            window = self._window
+            known = window.entries.get
             for ev in events:
                 eid = ev.id
                 if eid and size:
-                    dig = digest_value(ev.event, ev.data)
+                    # digest_value(), inlined: this loop runs once per event
+                    start = type_crcs(ev.event)
+                    if start is None:
+                        start = type_crc(ev.event)
+                    dig = crc32(ev.data.encode("utf-8", "surrogatepass"), start)
                     entry = known(eid)
                     if entry is not None:
                         if entry[0] == dig:
-                            dropped_ids.append(eid)
-                            continue
+                            replay = True
+                            break
                         reused += 1
                     seq += 1
                     ids.append(eid)
                     values.append((dig, seq))
                 else:
                     seq += 1
-                kept.append(ev)
-        dropped = len(dropped_ids)
-        if len(set(ids).union(dropped_ids)) != len(ids) + dropped:
-            return self._admit_slowly(events, first)  # an id twice in this read
-        if dropped:
-            self.dedup_dropped += dropped
+        if replay or len(set(ids)) != len(ids):
+            # a replayed event (after a reconnect), or an id twice in this read
+            return self._admit_slowly(events, first)
+        kept = list(events)
         if reused:
             self.reused += reused
-        self._remember = (ids, values)
+        # all ids new to the window: commit() can add them in one go
+        self._remember = (ids, values, window if not reused else None)
         self._pending = Position(seq, kept[-1].last_event_id) if kept else self.committed
         return kept, first
 
     def _admit_slowly(self, events: Sequence[Event], first: int) -> tuple[list[Event], int]:
-        """``admit`` for a read that repeats an id: each event is compared with the window
-        and with the events before it in the same read."""
+        """``admit`` for a read with a replay or a repeated id: each event is compared with
+        the window and with the events before it in the same read."""
         seq = first
         known = self._window.entries.get
         kept: list[Event] = []
@@ -136,18 +146,24 @@ class StreamBook:
             self.dedup_dropped += dropped
         if reused:
             self.reused += reused
-        self._remember = (ids, values)
+        self._remember = (ids, values, None)
         self._pending = Position(seq, kept[-1].last_event_id) if kept else self.committed
         return kept, first
 
     def commit(self) -> None:
         """The admitted batch reached every subscriber: it counts as delivered, and its ids
         join the dedup window."""
-        ids, values = self._remember
+        ids, values, fresh_in = self._remember
         if ids:
             with self._lock:
-                self._window.remember_many(ids, values)
-            self._remember = ([], [])
+                window = self._window
+                if fresh_in is window:  # still the window admit() checked them against
+                    window.add_new(ids, values)
+                else:
+                    remember = window.remember_value
+                    for eid, (dig, seq) in zip(ids, values, strict=True):
+                        remember(eid, dig, seq)
+            self._remember = _NOTHING
         pending = self._pending
         if pending.seq > self.committed.seq:
             self.events += pending.seq - self.committed.seq
@@ -156,7 +172,7 @@ class StreamBook:
 
     def abandon(self) -> None:
         """Forget the admitted batch (it did not reach every subscriber)."""
-        self._remember = ([], [])
+        self._remember = _NOTHING
         self._pending = self.committed
 
     def recent(self, upto: int) -> tuple[tuple[str, str], ...]:

@@ -92,3 +92,13 @@ def test_a_seed_digest_that_is_not_ours_is_treated_as_unknown() -> None:
     assert [i for i, _ in window.recent()] == ["2"]
     assert window.check("2", "tick", "b") is Verdict.DUPLICATE
     assert window.check("1", "tick", "a") is Verdict.NEW
+
+
+def test_a_reseed_between_admit_and_commit_still_remembers_the_read() -> None:
+    book = StreamBook(4)
+    kept, _ = book.admit([_ev("1", "a"), _ev("2", "b")])
+    assert len(kept) == 2
+    book.reseed(4, [("9", digest("tick", "z"))])  # a reload with a checkpoint meanwhile
+    book.commit()
+    assert [i for i, _ in book.recent(10)] == ["9", "1", "2"]
+    assert book.admit([_ev("2", "b")])[0] == []
