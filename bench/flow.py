@@ -28,6 +28,7 @@ Rounds are interleaved and rotated; best and median are reported with the spread
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -39,7 +40,15 @@ from typing import Any
 
 import cli_contenders as cli
 import contenders as api
-from benchlib import compile_bytecode, ensure_repo_on_path, machine_note, percentile, ratio, table
+from benchlib import (
+    compile_bytecode,
+    ensure_repo_on_path,
+    machine_note,
+    percentile,
+    ratio,
+    table,
+    use_source,
+)
 from flowlib import FAILURES, load, run_rounds, throughput_table
 from sse_source import Source, parse_stamp
 
@@ -331,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--memory-repeat", type=int, default=2)
     parser.add_argument(
+        "--src", metavar="DIR", help="measure the streamvisor/ in DIR (e.g. a git archive)"
+    )
+    parser.add_argument(
         "--only",
         default=",".join(SECTIONS),
         help=f"comma-separated sections: {', '.join(SECTIONS)}",
@@ -340,9 +352,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(only) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    if args.src:
+        use_source(args.src)
     started = time.monotonic()
     compile_bytecode()
-    print(f"flow: issue 8 targets; {machine_note()}; load {load()}")
+    import streamvisor
+
+    where = os.path.dirname(os.path.dirname(os.path.abspath(streamvisor.__file__)))
+    print(f"flow: issue 8 targets; streamvisor from {where}; {machine_note()}; load {load()}")
     summary: list[list[str]] = []
     if "cli" in only:
         summary += section_cli(args.events, args.rounds)
