@@ -38,7 +38,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchlib import BENCH_DIR, compile_bytecode, ensure_repo_on_path, machine_note, table
+from benchlib import (
+    BENCH_DIR,
+    compile_bytecode,
+    ensure_repo_on_path,
+    machine_note,
+    table,
+    use_source,
+)
 from sse_source import Source
 
 ensure_repo_on_path()
@@ -275,10 +282,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="sample every non-idle thread, not only the one holding the GIL",
     )
+    parser.add_argument("--src", metavar="DIR", help="profile the streamvisor/ in DIR")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args(argv)
     if args.child:
         return _child(args.child, rest[0], int(rest[1]))
+    if args.src:
+        use_source(args.src)
     spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
     if not os.path.exists(spy):
         parser.error("py-spy is not installed (pip install py-spy)")
