@@ -36,7 +36,14 @@ from streamvisor.errors import (
 from streamvisor.spec import StreamSpec
 
 CHUNK_SIZE = 65536
-"""Largest chunk ``read()`` returns."""
+"""Chunk ``read()`` asks for while the stream is not busy."""
+
+BUSY_CHUNK_SIZE = 262144
+"""Chunk ``read()`` asks for after a read came back full (a burst is waiting). One read's
+events travel to subscribers as one batch, so bigger reads mean fewer thread hops per event
+(bench/README.md: a batch subscriber took 8% less CPU per event, with 4x fewer context
+switches). Quiet streams keep the smaller buffer: a blocked read holds one, and 256 KiB for
+every stream cost 3 MiB more per 1,000 idle streams."""
 
 _TRANSPORT_ERRORS = (
     requests.RequestException,
@@ -115,6 +122,7 @@ class Connection:
         self._response: requests.Response | None = None
         self._opened = False
         self._interrupted = False
+        self._busy = False  # the last read came back full: ask for BUSY_CHUNK_SIZE
         self.status: int | None = None
         self.content_type: str | None = None
 
@@ -171,7 +179,8 @@ class Connection:
             raise
 
     def read(self) -> bytes:
-        """Return the next chunk of the body (1 to 65536 bytes), or ``b""`` at the end.
+        """Return the next chunk of the body (1 to 65536 bytes, up to 262144 while the
+        stream is busy), or ``b""`` at the end.
 
         Returns ``b""`` at a clean end of the body and after ``interrupt()`` (whatever the
         socket did then).
@@ -187,9 +196,10 @@ class Connection:
             return b""
         if response is None or response.raw is None:
             raise RuntimeError("Connection.read() needs a successful open()")
+        size = BUSY_CHUNK_SIZE if self._busy else CHUNK_SIZE
         try:
             # read1 hands out whatever has arrived; it decodes gzip/deflate chunk by chunk.
-            data = response.raw.read1(CHUNK_SIZE, decode_content=True)
+            data = response.raw.read1(size, decode_content=True)
         except Exception as exc:
             if self._interrupted:
                 return b""
@@ -197,6 +207,9 @@ class Connection:
             if error is None:
                 raise
             raise error from exc
+        if data:
+            # a full read: more is waiting; a quarter of the small size: quiet again
+            self._busy = len(data) >= size or (self._busy and len(data) > CHUNK_SIZE // 4)
         return data or b""
 
     def interrupt(self) -> None:
