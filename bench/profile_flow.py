@@ -191,6 +191,7 @@ def _attach(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    spy: subprocess.Popen[bytes] | None = None
     try:
         assert child.stdin is not None and child.stdout is not None
         if child.stdout.readline().strip() != b"ready":
@@ -202,6 +203,11 @@ def _attach(
         child.stdin.write(b"go\n")
         child.stdin.flush()
         _, err = child.communicate(timeout=120)
+    except BaseException:
+        if spy is not None and spy.poll() is None:
+            spy.kill()
+            spy.communicate(timeout=10)
+        raise
     finally:
         if child.poll() is None:
             child.kill()
@@ -229,7 +235,12 @@ def profile(
     note = ""
     if kind in IN_PROCESS:
         proc, note = _attach(kind, url, n, spy_args)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)  # py-spy ends with the process it watched
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)
     else:
         proc, err = _spawn(kind, url, n, folder, spy_args)
     wall = time.perf_counter() - t0
