@@ -86,7 +86,7 @@ def _streamvisor(url: str, n: int, *, sink: bool) -> dict[str, Any]:
     import pykka
 
     from streamvisor import Event, StreamSpec
-    from streamvisor.api import Streamvisor
+    from streamvisor.api.facade import Streamvisor
 
     done = threading.Event()
     counted = [0]

@@ -76,7 +76,7 @@ def _streamvisor(url: str, n: int, *, sink: bool, timeout: float) -> Samples:
     import pykka
 
     from streamvisor import Event, StreamSpec
-    from streamvisor.api import Streamvisor
+    from streamvisor.api.facade import Streamvisor
 
     out: Samples = []
     done = threading.Event()

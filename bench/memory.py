@@ -63,18 +63,19 @@ def child_streamvisor(url: str, n: int, profile: bool, variant: str) -> dict[str
     import pykka  # noqa: F401  (imported before the baseline on purpose)
     import requests
 
-    import streamvisor.connection
+    import streamvisor.upstream.connection
     from streamvisor import StreamSpec
-    from streamvisor.api import Streamvisor
+    from streamvisor.api.facade import Streamvisor
+    from streamvisor.upstream.connector import shared_session
 
     connect = None
     parts = [p for p in variant.split("+") if p]
     for part in parts:
         if part.startswith("chunk="):  # what-if: a smaller read size (module global)
-            streamvisor.connection.CHUNK_SIZE = int(part[6:])
+            streamvisor.upstream.connection.CHUNK_SIZE = int(part[6:])
     if "trim" in parts:  # what-if: drop what the open response no longer needs
 
-        class TrimmedConnection(streamvisor.connection.Connection):
+        class TrimmedConnection(streamvisor.upstream.connection.Connection):
             def open(self) -> None:
                 super().open()
                 resp = self._response
@@ -83,7 +84,7 @@ def child_streamvisor(url: str, n: int, profile: bool, variant: str) -> dict[str
                     resp.history = []
 
         def connect(spec: Any, last_event_id: str | None) -> Any:
-            session = streamvisor.connection.shared_session()
+            session = shared_session()
             return TrimmedConnection(spec, last_event_id, session=session)
 
     if "shared" in parts:  # what-if: one requests.Session for all streams (now the default)
@@ -92,7 +93,7 @@ def child_streamvisor(url: str, n: int, profile: bool, variant: str) -> dict[str
         shared.mount("http://", adapter)
 
         def connect(spec: Any, last_event_id: str | None) -> Any:
-            return streamvisor.connection.Connection(spec, last_event_id, session=shared)
+            return streamvisor.upstream.connection.Connection(spec, last_event_id, session=shared)
 
     if profile:
         import tracemalloc

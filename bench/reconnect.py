@@ -94,7 +94,7 @@ def run_launchdarkly(src: Source, conns: int) -> None:
 
 def run_streamvisor(src: Source, conns: int) -> None:
     from streamvisor import StreamSpec
-    from streamvisor.api import Streamvisor
+    from streamvisor.api.facade import Streamvisor
 
     start = src.stats()["accepted"]
     sv = Streamvisor([StreamSpec(name="reconnect", url=src.url, read_timeout=30.0)])

@@ -22,7 +22,7 @@ from typing import Any
 import pykka
 
 from streamvisor import BackoffPolicy, Event, StreamSpec, Streamvisor
-from streamvisor.demo_source import DemoSource
+from streamvisor.demo.source import DemoSource
 
 REQUEST: dict[str, Any] = {
     "jsonrpc": "2.0",

@@ -2,7 +2,7 @@
 
     python examples/subscriber_actor.py [URL] [--max-events N] [--timeout SECONDS]
 
-Without a URL it starts a local demo source (``streamvisor.demo_source.DemoSource``) that
+Without a URL it starts a local demo source (``streamvisor.demo.source.DemoSource``) that
 drops connections now and then, so you can watch streamvisor reconnect and resume. Prints
 one line per ``tick`` event and exits 0 after ``--max-events`` events (1 if they did not
 arrive within ``--timeout`` seconds).
@@ -21,7 +21,7 @@ import pykka
 
 import streamvisor
 from streamvisor import BackoffPolicy, StreamSpec, Streamvisor
-from streamvisor.demo_source import Chaos, DemoSource
+from streamvisor.demo.source import Chaos, DemoSource
 
 
 class Printer(pykka.ThreadingActor):

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 
 from streamvisor.actors.messages import EventBatch, SubscriberOverflow
-from streamvisor.api import Streamvisor
-from streamvisor.backoff import BackoffPolicy, RestartLimit
+from streamvisor.api.aiterator import AsyncEventStream, aconnect
+from streamvisor.api.facade import Streamvisor
+from streamvisor.api.iterator import EventStream, StreamHandle, connect
 from streamvisor.errors import (
     Action,
     ConfigError,
@@ -18,12 +19,14 @@ from streamvisor.errors import (
     ContentTypeError,
     HTTPStatusError,
     ReadTimeoutError,
+    StreamFailedError,
     StreamProtocolError,
     StreamvisorError,
     classify,
 )
-from streamvisor.flow import WhenFull
 from streamvisor.hooks import EventClass, ProtocolHandler
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
+from streamvisor.policy.flow import WhenFull
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Decoder, Event
 from streamvisor.states import StreamState
@@ -32,6 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Action",
+    "AsyncEventStream",
     "BackoffPolicy",
     "BreakerPolicy",
     "ConfigError",
@@ -41,10 +45,13 @@ __all__ = [
     "Event",
     "EventBatch",
     "EventClass",
+    "EventStream",
     "HTTPStatusError",
     "ProtocolHandler",
     "ReadTimeoutError",
     "RestartLimit",
+    "StreamFailedError",
+    "StreamHandle",
     "StreamProtocolError",
     "StreamSpec",
     "StreamState",
@@ -53,7 +60,9 @@ __all__ = [
     "SubscriberOverflow",
     "WhenFull",
     "__version__",
+    "aconnect",
     "classify",
+    "connect",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

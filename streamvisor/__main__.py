@@ -1,5 +1,5 @@
 """``python -m streamvisor``."""
 
-from streamvisor.cli import main
+from streamvisor.cli.main import main
 
 raise SystemExit(main())

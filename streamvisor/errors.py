@@ -45,7 +45,16 @@ class ConfigError(StreamvisorError):
 
 
 class StreamError(StreamvisorError):
-    """A failure of one upstream connection attempt."""
+    """A failure of one upstream connection attempt.
+
+    Attributes:
+        cause: the short real cause ("Connection refused"), without URL; "" when the
+            message alone says it. Failures with different causes are different kinds.
+    """
+
+    def __init__(self, message: str = "", cause: str = "") -> None:
+        self.cause = cause
+        super().__init__(message)
 
 
 class HTTPStatusError(StreamError):
@@ -82,7 +91,10 @@ class LineTooLongError(StreamProtocolError):
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        super().__init__(f"line or event larger than the limit of {limit} bytes")
+        super().__init__(
+            f"an event or line larger than max_event_size ({limit} bytes); raise "
+            "max_event_size (tail: --max-event-size) to accept it"
+        )
 
 
 class ReadTimeoutError(StreamError):
@@ -93,11 +105,35 @@ class ConnectError(StreamError):
     """The connection could not be made, or broke (reset, refused, DNS, TLS)."""
 
 
+class RequestBuildError(StreamError):
+    """The request could not be built here, before anything was sent (a header value that
+    HTTP cannot carry, an invalid URL). A local mistake: retrying cannot fix it."""
+
+
+class RedirectError(StreamError):
+    """A redirect that cannot be followed: no usable ``Location``, or too many redirects
+    (a loop). Retrying gets the same answer."""
+
+
 class EndOfStreamError(StreamError):
     """The server closed the response cleanly. Browsers reconnect; so do we."""
 
     def __init__(self, message: str = "server closed the stream") -> None:
         super().__init__(message)
+
+
+class StreamFailedError(StreamvisorError):
+    """A stream failed for good (a permanent error, retries exhausted): raised by iterators.
+
+    Attributes:
+        stream: the stream's name.
+        reason: why, redacted (no credentials).
+    """
+
+    def __init__(self, stream: str, reason: str) -> None:
+        self.stream = stream
+        self.reason = reason
+        super().__init__(f"stream {stream} failed: {reason}")
 
 
 class Action(enum.Enum):
@@ -116,10 +152,11 @@ def classify(error: BaseException | None) -> Action:
         error: the failure; None means the server closed the stream cleanly.
 
     Returns:
-        DONE for HTTP 204; PERMANENT for 4xx other than 408/429 and for a wrong content
-        type; RATE_LIMITED for 429/503 with a Retry-After; RETRY for everything else that
-        a reconnect can fix (other 5xx, 408, 429 without Retry-After, network errors, EOF,
-        read timeouts, protocol errors).
+        DONE for HTTP 204; PERMANENT for 4xx other than 408/429, a 3xx that was not
+        followed, a wrong content type, a redirect that cannot be followed and a request
+        that cannot be built; RATE_LIMITED for 429/503 with a Retry-After; RETRY for
+        everything else that a reconnect can fix (other 5xx, 408, 429 without
+        Retry-After, network errors, EOF, read timeouts, protocol errors).
     """
     if isinstance(error, HTTPStatusError):
         status = error.status
@@ -129,11 +166,12 @@ def classify(error: BaseException | None) -> Action:
             return Action.RATE_LIMITED
         if 400 <= status < 500 and status not in (408, 429):
             return Action.PERMANENT
-        if status < 300 and status != 200:
-            # 2xx other than 200/204 has no stream: retrying will not help.
+        if status < 400 and status != 200:
+            # 2xx other than 200/204 has no stream, and a 3xx here was not followable
+            # (no usable Location): retrying will not help.
             return Action.PERMANENT
         return Action.RETRY
-    if isinstance(error, ContentTypeError):
+    if isinstance(error, ContentTypeError | RequestBuildError | RedirectError):
         return Action.PERMANENT
     return Action.RETRY
 

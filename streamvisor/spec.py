@@ -11,14 +11,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from streamvisor.backoff import BackoffPolicy, RestartLimit
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 
 if TYPE_CHECKING:
     from streamvisor.hooks import ProtocolHandler
 
 HeadersArg = Mapping[str, str] | Callable[[], Mapping[str, str]]
 
-DEFAULT_MAX_EVENT_SIZE = 1 << 20
+DEFAULT_MAX_EVENT_SIZE = 8 << 20
+"""8 MiB: LaunchDarkly's SSE contract tests send 5 MiB events; an event past the limit
+fails its connection with a WARNING naming the limit, never silently skipped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +65,16 @@ class StreamSpec:
         breaker: circuit breaker policy.
         dedup_window: how many recent event ids to remember for duplicate suppression.
         last_event_id: Last-Event-ID for the very first request (e.g. from a checkpoint).
-        max_event_size: cap, in bytes, on one line or one event; larger input is an error.
+        max_event_size: cap, in bytes, on one line or one event (8 MiB by default);
+            larger input fails the connection (``LineTooLongError``) and is never skipped.
         max_redirects: redirects followed per attempt.
         verify: TLS verification (bool or a CA bundle path).
         handler: optional protocol hooks (see ``streamvisor.hooks.ProtocolHandler``).
         enabled: a disabled stream is configured but not started.
+        kind: ``sse`` (a plain SSE endpoint) or ``mcp`` (an MCP server: sessions, the
+            listening stream, resumable calls; see ``streamvisor.upstream.mcp``).
+        mcp: the ``mcp:`` options of a ``kind: mcp`` stream (a mapping or ``McpOptions``;
+            validated and frozen into ``McpOptions``).
     """
 
     name: str
@@ -89,6 +96,8 @@ class StreamSpec:
     verify: bool | str = True
     handler: ProtocolHandler | None = None
     enabled: bool = True
+    kind: str = "sse"
+    mcp: Any = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -113,9 +122,20 @@ class StreamSpec:
             raise ValueError(f"stream {self.name!r}: dedup_window must be an integer >= 0")
         if not isinstance(self.max_event_size, int) or self.max_event_size < 64:
             raise ValueError(f"stream {self.name!r}: max_event_size must be an integer >= 64")
+        if self.kind not in ("sse", "mcp"):
+            raise ValueError(f"stream {self.name!r}: kind must be sse or mcp, got {self.kind!r}")
+        if self.mcp is not None and self.kind != "mcp":
+            raise ValueError(f"stream {self.name!r}: mcp options need kind: mcp")
+        if self.kind == "mcp":
+            from streamvisor.upstream.mcp.options import parse_options
+
+            try:
+                object.__setattr__(self, "mcp", parse_options(self.mcp))
+            except ValueError as exc:
+                raise ValueError(f"stream {self.name!r}: {exc}") from None
 
     def __repr__(self) -> str:
-        from streamvisor.redact import redact_url
+        from streamvisor.policy.redact import redact_url
 
         return (
             f"StreamSpec(name={self.name!r}, url={redact_url(self.url)!r}, method={self.method!r})"
@@ -151,4 +171,6 @@ class StreamSpec:
             self.max_redirects,
             self.verify,
             self.enabled,
+            self.kind,
+            self.mcp,
         )

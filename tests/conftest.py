@@ -14,7 +14,7 @@ from typing import Any
 import pykka
 import pytest
 
-from streamvisor.api import Streamvisor
+from streamvisor.api.facade import Streamvisor
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
 from tests.sse_server import SSEServer

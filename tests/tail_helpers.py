@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from streamvisor.cli import main
+from streamvisor.cli.main import main
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 EVENT_KEYS = ["stream", "id", "event", "data", "last_event_id", "received_at"]

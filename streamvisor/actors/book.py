@@ -15,8 +15,8 @@ import time
 import zlib
 from collections.abc import Iterable, Sequence
 
-from streamvisor.dedup import _TYPE_CRC, DedupWindow, digest_value, type_crc
-from streamvisor.flow import START, Position
+from streamvisor.policy.dedup import TYPE_SEEDS, DedupWindow, digest_value, type_seed
+from streamvisor.policy.flow import START, Position
 from streamvisor.sse import Event
 
 __all__ = ["StreamBook"]
@@ -36,6 +36,7 @@ class StreamBook:
     """
 
     __slots__ = (
+        "_counts",
         "_lock",
         "_pending",
         "_remember",
@@ -53,6 +54,7 @@ class StreamBook:
         self._window = DedupWindow(size, seed)
         self._size = size
         self._remember: _Admitted = _NOTHING
+        self._counts = (0, 0)
         self._pending: Position = START  # last admitted, not yet committed
         self.committed: Position = START
         self.events = 0  # accepted (new) events, committed
@@ -72,25 +74,26 @@ class StreamBook:
 
         Nothing is remembered until ``commit()``: a batch that is abandoned (stop) leaves the
         window as it was, so its events are not taken for replays when they come again.
+        The common read (all ids new, none twice) takes one pass with the digest inlined;
+        a read with a replay or a repeated id takes ``_admit_slowly``.
         """
         first = seq = self.committed.seq
         ids: list[str] = []
         values: list[tuple[int, int]] = []
         replay = False
         reused = 0
-        size = self._size
-        crc32, type_crcs = zlib.crc32, _TYPE_CRC.get
+        dedup = self._size > 0
+        crc32, seeds = zlib.crc32, TYPE_SEEDS.get
         with self._lock:
             window = self._window
             known = window.entries.get
             for ev in events:
-                eid = ev.id
-                if eid and size:
-                    # digest_value(), inlined: this loop runs once per event
-                    start = type_crcs(ev.event)
-                    if start is None:
-                        start = type_crc(ev.event)
-                    dig = crc32(ev.data.encode("utf-8", "surrogatepass"), start)
+                eid = ev[1]
+                if eid and dedup:
+                    seed = seeds(ev[2])
+                    if seed is None:
+                        seed = type_seed(ev[2])
+                    dig = crc32(ev[3].encode("utf-8", "surrogatepass"), seed)  # digest_value
                     entry = known(eid)
                     if entry is not None:
                         if entry[0] == dig:
@@ -103,35 +106,33 @@ class StreamBook:
                 else:
                     seq += 1
         if replay or len(set(ids)) != len(ids):
-            # a replayed event (after a reconnect), or an id twice in this read
             return self._admit_slowly(events, first)
         kept = list(events)
-        if reused:
-            self.reused += reused
-        # all ids new to the window: commit() can add them in one go
+        self._counts = (0, reused)  # counted at commit: an abandoned batch comes again
+        # all ids new to this window: commit() adds them in one go
         self._remember = (ids, values, window if not reused else None)
         self._pending = Position(seq, kept[-1].last_event_id) if kept else self.committed
         return kept, first
 
     def _admit_slowly(self, events: Sequence[Event], first: int) -> tuple[list[Event], int]:
         """``admit`` for a read with a replay or a repeated id: each event is compared with
-        the window and with the events before it in the same read."""
+        the window as it was before the read and with the events before it in the read."""
         seq = first
-        known = self._window.entries.get
+        known = self._window.known
         kept: list[Event] = []
         ids: list[str] = []
         values: list[tuple[int, int]] = []
         batch: dict[str, int] = {}
         dropped = reused = 0
+        dedup = self._size > 0
         with self._lock:
             for ev in events:
-                eid = ev.id
-                if eid and self._size:
-                    dig = digest_value(ev.event, ev.data)
+                eid = ev[1]
+                if eid and dedup:
+                    dig = digest_value(ev[2], ev[3])
                     seen = batch.get(eid)
                     if seen is None:
-                        entry = known(eid)
-                        seen = entry[0] if entry is not None else None
+                        seen = known(eid)
                     if seen == dig:
                         dropped += 1
                         continue
@@ -142,10 +143,7 @@ class StreamBook:
                     values.append((dig, seq + 1))
                 seq += 1
                 kept.append(ev)
-        if dropped:
-            self.dedup_dropped += dropped
-        if reused:
-            self.reused += reused
+        self._counts = (dropped, reused)  # counted at commit: an abandoned batch comes again
         self._remember = (ids, values, None)
         self._pending = Position(seq, kept[-1].last_event_id) if kept else self.committed
         return kept, first
@@ -157,13 +155,18 @@ class StreamBook:
         if ids:
             with self._lock:
                 window = self._window
-                if fresh_in is window:  # still the window admit() checked them against
+                if fresh_in is window:  # still the window admit() found them all new in
                     window.add_new(ids, values)
                 else:
-                    remember = window.remember_value
+                    remember = window.remember
                     for eid, (dig, seq) in zip(ids, values, strict=True):
                         remember(eid, dig, seq)
             self._remember = _NOTHING
+        dropped, reused = self._counts
+        if dropped or reused:
+            self.dedup_dropped += dropped
+            self.reused += reused
+            self._counts = (0, 0)
         pending = self._pending
         if pending.seq > self.committed.seq:
             self.events += pending.seq - self.committed.seq
@@ -173,6 +176,7 @@ class StreamBook:
     def abandon(self) -> None:
         """Forget the admitted batch (it did not reach every subscriber)."""
         self._remember = _NOTHING
+        self._counts = (0, 0)
         self._pending = self.committed
 
     def recent(self, upto: int) -> tuple[tuple[str, str], ...]:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from typing import Any
 
 from streamvisor.actors.book import StreamBook
 from streamvisor.actors.outlets import Outlet
-from streamvisor.flow import Position
+from streamvisor.policy.flow import Position
+from streamvisor.states import StreamState
+from streamvisor.status import StreamStatus, SubscriberShare, SubscriberStatus
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +78,13 @@ class Hub:
             self._routes = {}
 
     def remove(self, name: str) -> Outlet | None:
-        """Unregister a subscriber (it receives nothing more)."""
+        """Unregister a subscriber (it receives nothing more; a stream waiting for it goes
+        on). Not counted as a removal: that counts subscribers that died or overflowed."""
         with self._lock:
             outlet = self._outlets.pop(name, None)
             self._routes = {}
+        if outlet is not None:
+            outlet.remove("unsubscribed")  # wakes a stream waiting for it
         return outlet
 
     def _on_removed(self, outlet: Outlet) -> None:
@@ -130,30 +134,28 @@ class Hub:
         return result
 
     # -- status ------------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
-        """Per stream: events, dedup counters, last id and per-subscriber depth and drops;
-        per subscriber: its counters."""
+    def snapshot(self) -> tuple[dict[str, StreamStatus], dict[str, SubscriberStatus]]:
+        """Per stream, the hub's part of its status (events, dedup, last id, subscribers);
+        per subscriber, its status (removed ones too, the last few)."""
         with self._lock:
             books = list(self._books.items())
             outlets = list(self._outlets.values())
             gone = [o for name, o in self._gone.items() if name not in self._outlets]
-        streams: dict[str, Any] = {}
+        streams: dict[str, StreamStatus] = {}
         for name, book in books:
-            streams[name] = {
-                "events": book.events,
-                "dedup_dropped": book.dedup_dropped,
-                "reused_ids": book.reused,
-                "last_event_id": book.committed.last_event_id,
-                "last_event_at": book.last_at,
-                "subscribers": {
-                    o.name: {
-                        "queue_depth": o.depth(),
-                        "dropped": o.dropped.get(name, 0),
-                        "reason": o.when_full.value,
-                    }
+            streams[name] = StreamStatus(
+                name=name,
+                state=StreamState.DISCONNECTED,
+                last_event_id=book.committed.last_event_id,
+                events=book.events,
+                dedup_dropped=book.dedup_dropped,
+                reused_ids=book.reused,
+                last_event_at=book.last_at,
+                subscribers={
+                    o.name: SubscriberShare(o.depth(), o.dropped.get(name, 0), o.when_full.value)
                     for o in outlets
                     if o.takes(name)
                 },
-            }
+            )
         subscribers = {o.name: o.status() for o in [*gone, *outlets]}
-        return {"streams": streams, "subscribers": subscribers, "removed": self.removed}
+        return streams, subscribers

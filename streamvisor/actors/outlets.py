@@ -14,6 +14,7 @@ by the policy its user chose, counting and logging every drop.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -26,8 +27,9 @@ import pykka
 
 from streamvisor.actors.messages import EventBatch, SubscriberOverflow
 from streamvisor.buffers import SinkBuffer
-from streamvisor.flow import DropLog, PauseControl, Position, WhenFull, plan_overflow
+from streamvisor.policy.flow import DropLog, PauseControl, Position, WhenFull, plan_overflow
 from streamvisor.sse import Event
+from streamvisor.status import SubscriberStatus
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +114,13 @@ class Outlet:
             report = self._droplog.add(count, time.monotonic())
         if report:
             log.warning(
-                "subscriber %s is full: %d events of stream %s dropped (when_full: %s)",
+                # the count covers every stream since the last line, not only this one
+                "subscriber %s is full: %d events dropped (when_full: %s) since the last "
+                "report, the latest of stream %s",
                 self.name,
                 report,
-                stream,
                 self.when_full.value,
+                stream,
                 extra={"subscriber": self.name, "stream": stream, "dropped": report},
             )
 
@@ -128,18 +132,19 @@ class Outlet:
         if self.on_removed is not None:
             self.on_removed(self)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SubscriberStatus:
         """Counters for ``status()``."""
-        return {
-            "kind": self.kind,
-            "policy": self.when_full.value,
-            "queue_depth": self.depth(),
-            "delivered": self.delivered,
-            "dropped": sum(self.dropped.values()),
-            "removed": self.removed,
-            "streams": sorted(self.streams) if self.streams is not None else None,
-            "events": sorted(self.events) if self.events is not None else None,
-        }
+        return SubscriberStatus(
+            name=self.name,
+            kind=self.kind,
+            policy=self.when_full.value,
+            queue_depth=self.depth(),
+            delivered=self.delivered,
+            dropped=sum(self.dropped.values()),
+            removed=self.removed,
+            streams=tuple(sorted(self.streams)) if self.streams is not None else None,
+            events=tuple(sorted(self.events)) if self.events is not None else None,
+        )
 
 
 class ActorOutlet(Outlet):
@@ -177,16 +182,18 @@ class ActorOutlet(Outlet):
         self._qsize: Callable[[], int] = inbox.qsize if inbox is not None else (lambda: 0)
         self._sizes: deque[int] = deque()  # batch mode: events in each batch sent
         self._in_batches = 0
+        self._sizes_lock = threading.Lock()  # streams send at once: tell+count is one step
 
     def _pending(self) -> int:
         """Our events still in the inbox (batch mode: counted through batch sizes)."""
-        qsize = self._qsize()
         if not self.batch:
-            return qsize
+            return self._qsize()
         sizes = self._sizes
-        while len(sizes) > qsize:
-            self._in_batches -= sizes.popleft()
-        return self._in_batches
+        with self._sizes_lock:
+            qsize = self._qsize()  # read under the lock: no batch is half-sent
+            while len(sizes) > qsize:
+                self._in_batches -= sizes.popleft()
+            return self._in_batches
 
     def depth(self) -> int:
         return self._pending()
@@ -210,11 +217,14 @@ class ActorOutlet(Outlet):
         if plan.wait:
             if not self._wait_for_room(n, control):
                 return False
-            if self.removed is not None:
+            if self.removed is not None:  # died or unsubscribed meanwhile
+                return True
+            if not self.ref.is_alive():  # stopped, its inbox emptied: that ended the wait
+                self._dead()
                 return True
             plan = plan_overflow(n, n, self.when_full, 0)
         if plan.disconnect:
-            self._disconnect(stream, pending + n)
+            self._disconnect(stream, n)  # its inbox is still delivered: this read is lost
             return True
         accept = plan.accept
         if plan.evict:  # drop_oldest: make room in the inbox
@@ -235,9 +245,10 @@ class ActorOutlet(Outlet):
         try:
             if self.batch:
                 message: Any = EventBatch(stream, tuple(events))
-                self._sizes.append(len(events))
-                self._in_batches += len(events)
-                self.ref.tell(message)
+                with self._sizes_lock:
+                    self.ref.tell(message)
+                    self._sizes.append(len(events))
+                    self._in_batches += len(events)
             elif self._queue is not None:
                 q = self._queue
                 envelopes = [_Envelope(ev) for ev in events]
@@ -264,6 +275,8 @@ class ActorOutlet(Outlet):
             while self._pending() > low:
                 if control.abandoned():
                     return False
+                if self.removed is not None:  # unsubscribed: the stream goes on without it
+                    return True
                 if not self.ref.is_alive():
                     self._dead()
                     return True
@@ -337,6 +350,7 @@ class SinkOutlet(Outlet):
         super().__init__(name, streams, events, buffer.settings.when_full)
         self.buffer = buffer
         self.disk = buffer.settings.type == "disk"
+        self._inherited = buffer.depth()[0]  # a disk buffer's rows from the last run
 
     def offer(
         self,
@@ -357,13 +371,15 @@ class SinkOutlet(Outlet):
     def depth(self) -> int:
         return self.buffer.depth()[0]
 
-    def status(self) -> dict[str, Any]:
-        info = super().status()
+    def status(self) -> SubscriberStatus:
         events, nbytes = self.buffer.depth()
-        info["buffer"] = self.buffer.settings.type
-        info["buffer_bytes"] = nbytes
-        info["delivered"] = self.delivered - events
-        return info
+        base = super().status()
+        # written: handed over (and held at start), less what was dropped or is held
+        return dataclasses.replace(
+            base,
+            delivered=self.delivered + self._inherited - base.dropped - events,
+            extra={"buffer": self.buffer.settings.type, "buffer_bytes": nbytes},
+        )
 
 
 class ListenerOutlet(Outlet):

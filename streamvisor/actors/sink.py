@@ -20,9 +20,10 @@ import pykka
 from streamvisor.actors.inbox import SimpleInbox
 from streamvisor.actors.messages import Drain
 from streamvisor.actors.scheduler import tell_later
-from streamvisor.buffers import SinkBuffer
-from streamvisor.flow import DropLog
+from streamvisor.buffers import Chunk, SinkBuffer
+from streamvisor.policy.flow import DropLog
 from streamvisor.sinks.base import Sink
+from streamvisor.sse import Event
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class SinkActor(SimpleInbox, pykka.ThreadingActor):
         self._retry_delay = 0.0
         self._retry_pending = False
         self._errors = DropLog(30.0)
+        self._unfinished: tuple[list[Chunk], list[Event], int] | None = None
         self.written = 0
         self.failed = 0
 
@@ -106,20 +108,38 @@ class SinkActor(SimpleInbox, pykka.ThreadingActor):
             self.actor_ref.tell(Drain(force=force))  # more may be queued; take() re-arms
 
     def _write_once(self) -> bool:
-        """Take, write and acknowledge one batch; False if there was nothing or it failed."""
-        chunks = self._buffer.take(max(self._sink.max_batch, 1))
-        if not chunks:
-            return False
-        events = [ev for chunk in chunks for ev in chunk.events]
+        """Take, write and acknowledge one batch; False if there was nothing or it failed.
+
+        A batch that fails part-way is kept, not given back to the buffer (its chunks stay
+        unacknowledged), and its retry goes on after the last piece written: a chunk larger
+        than ``max_batch`` is never written twice.
+        """
+        if self._unfinished is not None:
+            chunks, events, done = self._unfinished
+            self._unfinished = None
+        else:
+            try:
+                chunks = self._buffer.take(max(self._sink.max_batch, 1))
+            except Exception as exc:  # a disk buffer that cannot be read: retry, never die
+                self._failed(0, exc)
+                return False
+            if not chunks:
+                return False
+            events = [ev for chunk in chunks for ev in chunk.events]
+            done = 0
         size = max(1, self._sink.max_batch)
         try:
-            for start in range(0, len(events), size):
-                self._sink.write(events[start : start + size])
+            while done < len(events):
+                self._sink.write(events[done : done + size])
+                done += size
         except Exception as exc:  # a sink must never take the pipeline down
-            self._buffer.release(chunks)
-            self._failed(len(events), exc)
+            self._unfinished = (chunks, events, done)
+            self._failed(len(events) - done, exc)
             return False
-        self._buffer.ack(chunks)
+        try:
+            self._buffer.ack(chunks)
+        except Exception as exc:  # written: never again here (a disk buffer's rows may, at restart)
+            log.error("sink %s: its buffer could not record a write: %s", self._sink.name, exc)
         self.written += len(events)
         if self._retry_delay:
             log.info("sink %s writes again", self._sink.name, extra={"sink": self._sink.name})
@@ -132,10 +152,10 @@ class SinkActor(SimpleInbox, pykka.ThreadingActor):
         report = self._errors.add(1, time.monotonic())
         if report:
             log.error(
-                "sink %s failed to write %d events: %s; retrying in %.1fs (the events stay "
+                "sink %s failed to %s: %s; retrying in %.1fs (the events stay "
                 "in its buffer; when it is full, its streams pause)",
                 self._sink.name,
-                count,
+                f"write {count} events" if count else "read its buffer",
                 exc,
                 self._retry_delay,
                 extra={"sink": self._sink.name},

@@ -27,8 +27,8 @@ from streamvisor.actors.hub import Hub
 from streamvisor.actors.inbox import SimpleInbox
 from streamvisor.actors.messages import Connected, Exited
 from streamvisor.errors import EndOfStreamError, StreamError
-from streamvisor.flow import Position
 from streamvisor.hooks import EventClass
+from streamvisor.policy.flow import Position
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Decoder, Event
 

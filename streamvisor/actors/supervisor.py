@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pykka
 
@@ -35,10 +35,13 @@ from streamvisor.actors.messages import (
 from streamvisor.actors.scheduler import Schedule, tell_later
 from streamvisor.actors.stream import ConnectionFactory, StreamActor, StreamControl
 from streamvisor.errors import ConnectError
-from streamvisor.redact import redact_url
+from streamvisor.policy.redact import redact_text, redact_url
+from streamvisor.policy.supervision import Decision, Kind, Outcome, RestartPolicy
 from streamvisor.spec import StreamSpec
 from streamvisor.states import BreakerState, StreamState
-from streamvisor.supervision import Decision, Kind, Outcome, RestartPolicy
+
+if TYPE_CHECKING:
+    from streamvisor.daemon.tracing import AttemptObserver
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class _Entry:
         "gen",
         "last_error",
         "last_event_id",
+        "last_failure",
         "policy",
         "ref",
         "restarts",
@@ -80,6 +84,7 @@ class _Entry:
         self.restarts = 0
         self.failures: dict[str, int] = {"retry": 0, "rate_limited": 0, "permanent": 0, "crash": 0}
         self.last_error: str | None = None
+        self.last_failure: str | None = None  # the failure class of last_error
         self.connected_since: float | None = None
         self.timer: Any = None
 
@@ -96,14 +101,18 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         on_state: Callable[[str, StreamState], None] | None = None,
+        last_errors: dict[str, str] | None = None,
+        observer: AttemptObserver | None = None,
     ) -> None:
         super().__init__()
+        self._observer = observer  # tracing; None when off
         self._hub = hub
         self._schedule = schedule
         self._connect = connect
         self._clock = clock
         self._rng = rng or random.Random()
         self._on_state = on_state
+        self._last_errors = last_errors if last_errors is not None else {}
         self._entries: dict[str, _Entry] = {}
         self._stopping = False
 
@@ -149,6 +158,8 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         entry.control = StreamControl()
         entry.control.bytes = old.bytes
         entry.control.paused_total = old.paused_total
+        if self._observer is not None:
+            self._observer.attempt_started(entry.spec, entry.gen, old.bytes)
         entry.ref = StreamActor.start(
             entry.spec,
             entry.gen,
@@ -165,6 +176,8 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         entry = self._entries.get(msg.stream)
         if entry is None or msg.gen != entry.gen:
             return
+        if self._observer is not None:
+            self._observer.attempt_connected(msg.stream, msg.gen)
         entry.connected_since = time.time()
         entry.policy.on_connected()
         log.info(
@@ -185,6 +198,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         if msg.retry_ms is not None:
             entry.retry_ms = msg.retry_ms
         if msg.stopping or self._stopping or entry.state is StreamState.CLOSED:
+            self._observe_end(entry, msg, None)
             if entry.state is StreamState.CONNECTING and not self._stopping:
                 self._spawn(entry)  # reconnect came while the closed connection wound down
                 return
@@ -199,7 +213,19 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             requested=msg.requested,
         )
         decision = self._decide(entry, outcome)
+        self._observe_end(entry, msg, decision)
         self._apply(entry, decision)
+
+    def _observe_end(self, entry: _Entry, msg: Exited, decision: Decision | None) -> None:
+        if self._observer is not None:
+            self._observer.attempt_ended(
+                msg.stream,
+                msg.gen,
+                error=msg.error,
+                events=msg.events,
+                wire_bytes=entry.control.bytes,
+                decision=decision,
+            )
 
     def _decide(self, entry: _Entry, outcome: Outcome) -> Decision:
         # A server's retry: is honoured, but capped at a day (like Retry-After).
@@ -212,7 +238,8 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
             except Exception:
                 log.exception("should_retry hook of stream %s failed", entry.spec.name)
         if override is False:
-            return Decision(Kind.FAIL, 0.0, f"should_retry refused: {outcome.error}", "permanent")
+            reason = redact_text(f"should_retry refused: {outcome.error}")
+            return Decision(Kind.FAIL, 0.0, reason, "permanent")
         decision = entry.policy.decide(outcome, self._clock(), hint)
         if override is True and decision.kind is not Kind.RESTART:
             retryable = ConnectError(f"{outcome.error} (retried by the should_retry hook)")
@@ -229,6 +256,8 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 entry.failures.get(decision.failure_class, 0) + 1
             )
             entry.last_error = decision.reason
+            entry.last_failure = decision.failure_class
+            self._last_errors[name] = decision.reason
         if decision.kind is Kind.DONE:
             log.info(
                 "stream %s ended by the server: %s",
@@ -245,21 +274,16 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         entry.restarts += 1
         if entry.policy.breaker is BreakerState.OPEN:
             log.warning(
-                "stream %s: circuit breaker open after %d failures; next attempt in %.1fs",
+                "stream %s: circuit breaker open after %d failures (last: %s); "
+                "next attempt in %.1fs",
                 name,
                 entry.policy.consecutive_failures,
+                decision.reason,
                 decision.delay,
                 extra={**extra, "delay": round(decision.delay, 3)},
             )
         else:
-            log.info(
-                "stream %s reconnecting to %s in %.3fs: %s",
-                name,
-                entry.url,
-                decision.delay,
-                decision.reason,
-                extra={**extra, "delay": round(decision.delay, 3)},
-            )
+            _log_restart(name, entry.url, decision)
         self._set_state(entry, StreamState.RECONNECTING)
         if decision.delay <= 0:
             entry.policy.probe_due()
@@ -391,11 +415,39 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 "failures": dict(e.failures),
                 "breaker": e.policy.breaker.value,
                 "last_error": e.last_error,
+                "last_failure": e.last_failure,
                 "connected_since": e.connected_since,
                 "gen": e.gen,
             }
             for name, e in self._entries.items()
         }
+
+
+def _log_restart(name: str, url: str, decision: Decision) -> None:
+    """INFO for every restart; WARNING for the loud failures the policy picks (first of a
+    kind, attempts 1, 2, 4, 8, ...): each with stream, redacted URL, cause, attempt, delay."""
+    extra: dict[str, Any] = {"stream": name, "url": url, "reason": decision.reason}
+    extra.update(delay=round(decision.delay, 3), attempt=decision.attempt)
+    if decision.failure_class is None:
+        log.info(
+            "stream %s (%s): %s; reconnecting in %.2fs",
+            name,
+            url,
+            decision.reason,
+            decision.delay,
+            extra=extra,
+        )
+        return
+    log.log(
+        logging.WARNING if decision.loud else logging.INFO,
+        "stream %s (%s): %s; attempt %d, reconnecting in %.2fs",
+        name,
+        url,
+        decision.reason,
+        decision.attempt,
+        decision.delay,
+        extra=extra,
+    )
 
 
 def _stop_quietly(ref: pykka.ActorRef[Any]) -> None:

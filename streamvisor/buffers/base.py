@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from streamvisor.flow import BufferSettings, PauseControl, Position
+from streamvisor.policy.flow import BufferSettings, PauseControl, Position
 from streamvisor.sse import Event
 
 __all__ = ["Chunk", "DropCallback", "SinkBuffer", "event_bytes"]

@@ -21,10 +21,12 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 
+import orjson
+
 from streamvisor.buffers.base import Chunk, DropCallback
 from streamvisor.buffers.memory import WAIT_SLICE
-from streamvisor.checkpoint import CheckpointError
-from streamvisor.flow import BufferSettings, PauseControl, Position, WhenFull, plan_overflow
+from streamvisor.checkpoint.store import CheckpointError
+from streamvisor.policy.flow import BufferSettings, PauseControl, Position, WhenFull, plan_overflow
 from streamvisor.sse import Event
 
 __all__ = ["DiskBuffer"]
@@ -37,6 +39,15 @@ _SCHEMA = (
     " events TEXT NOT NULL)"  # JSON: [[id, event, data, last_event_id, received_at], ...]
 )
 _NO_POSITION = Position(0, None)
+
+
+def _encode(events: Sequence[Event]) -> bytes:
+    """The chunk's events as UTF-8 JSON (``max_bytes`` counts these bytes)."""
+    rows = [ev[1:] for ev in events]
+    try:
+        return orjson.dumps(rows)
+    except TypeError:  # a lone surrogate (only from code, never from the decoder)
+        return json.dumps(rows, separators=(",", ":")).encode("ascii")
 
 
 class _Row:
@@ -78,9 +89,14 @@ class DiskBuffer:
         self._armed = True
         self._closed = False
         self._conn = self._open()
-        for key, stream, count, nbytes in self._conn.execute(
-            "SELECT key, stream, count, length(events) FROM chunks ORDER BY key"
-        ):
+        try:
+            rows = self._conn.execute(
+                "SELECT key, stream, count, length(events) FROM chunks ORDER BY key"
+            ).fetchall()
+        except sqlite3.Error as exc:  # damaged pages, or a table of another shape
+            self._conn.close()
+            raise CheckpointError(self.path, f"not a readable disk buffer: {exc}") from exc
+        for key, stream, count, nbytes in rows:
             self._index.append(_Row(key, stream, count, nbytes))
             self._queued += count
             self._held_bytes += nbytes
@@ -116,7 +132,7 @@ class DiskBuffer:
         n = len(events)
         if not n:
             return True
-        payload = json.dumps([ev[1:] for ev in events], ensure_ascii=False, separators=(",", ":"))
+        payload = _encode(events)
         nbytes = len(payload)
         paused = False
         dropped: list[tuple[str, int]] = []
@@ -142,9 +158,7 @@ class DiskBuffer:
                     if plan.accept == 0:
                         return True
                     events = events[: plan.accept]
-                    payload = json.dumps(
-                        [ev[1:] for ev in events], ensure_ascii=False, separators=(",", ":")
-                    )
+                    payload = _encode(events)
                     nbytes = len(payload)
                 try:
                     cur = self._conn.execute(
@@ -158,8 +172,9 @@ class DiskBuffer:
                 self._queued += len(events)
                 self._held += len(events)
                 self._held_bytes += nbytes
-                wake = self._armed
-                self._armed = False
+                wake = self._armed and self.on_ready is not None
+                if wake:
+                    self._armed = False
         finally:
             if paused:
                 control.resume()
@@ -207,7 +222,7 @@ class DiskBuffer:
                 raise CheckpointError(self.path, f"cannot read disk buffer: {exc}") from exc
         chunks = []
         for row in rows:
-            events = [Event(row.stream, *item) for item in json.loads(found[row.key])]
+            events = [Event(row.stream, *item) for item in orjson.loads(found[row.key])]
             chunks.append(Chunk(row.stream, events, _NO_POSITION, row.nbytes, row.key))
         return chunks
 

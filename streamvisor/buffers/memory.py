@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from streamvisor.buffers.base import Chunk, DropCallback, event_bytes
-from streamvisor.flow import (
+from streamvisor.policy.flow import (
     BufferSettings,
     PauseControl,
     Position,
@@ -56,6 +56,7 @@ class MemoryBuffer:
         self._held = 0  # events put and not yet acknowledged (queued + taken)
         self._held_bytes = 0
         self._progress = WriteProgress()
+        self._taken: dict[str, int] = {}  # chunks taken and not yet acknowledged, by stream
         self._armed = True
         self._closed = False
 
@@ -78,12 +79,13 @@ class MemoryBuffer:
         dropped: list[tuple[str, int]] = []
         try:
             with cond:
+                when_full = self.settings.when_full
                 while True:
                     if self._closed:
                         return False
-                    plan = plan_overflow(
-                        self._room(nbytes, n), n, self.settings.when_full, self._held
-                    )
+                    # drop_oldest can evict only what is queued, not what is being written
+                    held = self._queued if when_full is WhenFull.DROP_OLDEST else self._held
+                    plan = plan_overflow(self._room(nbytes, n), n, when_full, held)
                     if not plan.wait:
                         break
                     if control.abandoned():
@@ -100,7 +102,7 @@ class MemoryBuffer:
                     if accept == 0:
                         return True
                     # drop_newest keeps the first events, drop_oldest the last ones
-                    oldest = self.settings.when_full is WhenFull.DROP_OLDEST
+                    oldest = when_full is WhenFull.DROP_OLDEST
                     keep = events[n - accept :] if oldest else events[:accept]
                     events, nbytes = keep, event_bytes(keep) if nbytes else 0
                 self._progress.handed(stream, len(events), before)
@@ -108,8 +110,10 @@ class MemoryBuffer:
                 self._queued += len(events)
                 self._held += len(events)
                 self._held_bytes += nbytes
-                wake = self._armed
-                self._armed = False
+                # nobody to wake yet (wired after the outlet was routed): stay armed
+                wake = self._armed and self.on_ready is not None
+                if wake:
+                    self._armed = False
         finally:
             if paused:
                 control.resume()
@@ -145,7 +149,9 @@ class MemoryBuffer:
             self._queued -= k
             self._held -= k
             self._held_bytes -= freed_bytes
-            if upto is not None:
+            # A fully evicted chunk moves the floor past it only if no older chunk of its
+            # stream is being written (taken, not acknowledged): that one holds the floor.
+            if upto is not None and not self._taken.get(chunk.stream):
                 self._progress.written(chunk.stream, k, upto)
             else:
                 self._progress.discount(chunk.stream, k)
@@ -168,6 +174,9 @@ class MemoryBuffer:
                 taken.append(chunk)
                 count += len(chunk.events)
             self._queued -= count
+            in_flight = self._taken
+            for chunk in taken:
+                in_flight[chunk.stream] = in_flight.get(chunk.stream, 0) + 1
             return taken
 
     def arm(self) -> None:
@@ -183,6 +192,7 @@ class MemoryBuffer:
                 self._held -= n
                 self._held_bytes -= chunk.nbytes
                 self._progress.written(chunk.stream, n, chunk.last)
+                self._untake(chunk.stream)
             self._cond.notify_all()
 
     def release(self, chunks: Sequence[Chunk]) -> None:
@@ -191,6 +201,15 @@ class MemoryBuffer:
             for chunk in reversed(chunks):
                 self._queue.appendleft(chunk)
                 self._queued += len(chunk.events)
+                self._untake(chunk.stream)
+
+    def _untake(self, stream: str) -> None:
+        """One taken chunk of ``stream`` came back (acknowledged or released); caller locks."""
+        left = self._taken.get(stream, 0) - 1
+        if left > 0:
+            self._taken[stream] = left
+        else:
+            self._taken.pop(stream, None)
 
     # -- status ------------------------------------------------------------------------
     def holds_back(self, stream: str) -> Position | None:

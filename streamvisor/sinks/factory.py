@@ -11,7 +11,7 @@ from streamvisor.sinks.stdout import StdoutSink
 from streamvisor.sinks.webhook import WebhookSink
 
 if TYPE_CHECKING:
-    from streamvisor.config import SinkConfig
+    from streamvisor.config.load import SinkConfig
 
 
 def build_sink(config: SinkConfig, stop_event: threading.Event | None = None) -> Sink:
@@ -43,4 +43,9 @@ def build_sink(config: SinkConfig, stop_event: threading.Event | None = None) ->
             dead_letter=config.dead_letter,
             stop_event=stop_event,
         )
+    if config.type == "redis_streams":
+        from streamvisor.sinks.redis_streams import RedisStreamsSink
+
+        assert config.redis_streams is not None
+        return RedisStreamsSink(config.redis_streams, name=config.name, stop_event=stop_event)
     raise ValueError(f"unknown sink type {config.type!r}")

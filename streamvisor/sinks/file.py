@@ -20,10 +20,10 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
-from streamvisor.dedup import digest
+from streamvisor.policy.dedup import digest
 from streamvisor.sinks.base import SinkError
 from streamvisor.sinks.readback import Held, read_back
-from streamvisor.sse import Event
+from streamvisor.sse import Event, to_jsonl
 
 __all__ = ["FileSink", "open_jsonl_for_append", "read_jsonl"]
 
@@ -181,7 +181,7 @@ class FileSink:
             events = self._skip_held(events)
         if not events:
             return
-        payload = "".join(event.to_json() + "\n" for event in events).encode("utf-8")
+        payload = to_jsonl(events)
         handle = self._handle or self._reopen()
         try:
             handle.write(payload)

@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from streamvisor.dedup import digest
+from streamvisor.policy.dedup import digest
 
 __all__ = ["BLOCK", "Held", "read_back"]
 
@@ -63,7 +63,7 @@ def read_back(
         end = handle.seek(0, os.SEEK_END)
         pos, carry, read = end, b"", 0
         while pos > 0 and read < max_bytes and not (wanted and wanted <= done):
-            step = min(BLOCK, pos)
+            step = min(BLOCK, pos, max_bytes - read)
             pos -= step
             handle.seek(pos)
             block = handle.read(step) + carry

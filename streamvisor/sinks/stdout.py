@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from streamvisor.sinks.base import SinkError
-from streamvisor.sse import Event
+from streamvisor.sse import Event, to_jsonl
 
 __all__ = ["StdoutSink"]
 
@@ -59,7 +59,7 @@ class StdoutSink:
         if not events:
             return
         try:
-            self.stream.write("".join(event.to_json() + "\n" for event in events))
+            self.stream.write(to_jsonl(events).decode("utf-8"))
             self.stream.flush()
         except BrokenPipeError:
             self._mark_broken()

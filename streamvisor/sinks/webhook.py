@@ -7,7 +7,7 @@ backoff and jitter; other statuses (3xx included: redirects are not followed) ar
 dead-lettered at once. Every wait (rate limit, retry)
 is ``stop_event.wait``: once stopping, the sink never waits, a batch gets at most one more
 attempt, and a failure dead-letters every later batch unsent so shutdown stays bounded.
-Logs carry the redacted URL and never a header value.
+Logs carry the URL redacted by ``streamvisor.policy.redact`` and never a header value.
 """
 
 from __future__ import annotations
@@ -16,18 +16,17 @@ import json
 import logging
 import os
 import random
-import re
 import threading
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from streamvisor.backoff import BackoffPolicy, next_delay
 from streamvisor.errors import parse_retry_after
-from streamvisor.ratelimit import TokenBucket
+from streamvisor.policy.backoff import BackoffPolicy, next_delay
+from streamvisor.policy.ratelimit import TokenBucket
+from streamvisor.policy.redact import redact_url
 from streamvisor.sinks.base import SinkError
 from streamvisor.sinks.file import open_jsonl_for_append
 from streamvisor.sse import Event
@@ -44,24 +43,6 @@ _PERMANENT_ERRORS = (
     requests.exceptions.InvalidSchema,
     requests.exceptions.InvalidHeader,
 )
-_SECRET_NAME = re.compile(r"token|key|secret|pass|auth|sig|session|credential", re.IGNORECASE)
-
-
-def _redact_url(url: str) -> str:
-    """The URL without userinfo, fragment or the values of secret-looking query parameters."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rsplit("@", 1)[1]
-    query = "&".join(
-        f"{item.partition('=')[0]}=***" if _SECRET_NAME.search(item.partition("=")[0]) else item
-        for item in parts.query.split("&")
-        if item
-    )
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 class _Outcome(NamedTuple):
@@ -137,7 +118,7 @@ class WebhookSink:
             "dead_lettered": 0,
             "failed": 0,
         }
-        self._display_url = _redact_url(url)
+        self.display_url = redact_url(url)
         self._headers: CaseInsensitiveDict[str] = CaseInsensitiveDict(headers or {})
         self._headers["Content-Type"] = "application/json"
         self._owns_session = session is None
@@ -213,7 +194,7 @@ class WebhookSink:
             log.warning(
                 "sink %s: POST %s failed (%s); retry %d of %d in %.2fs",
                 self.name,
-                self._display_url,
+                self.display_url,
                 outcome.reason,
                 failures,
                 self.retry_attempts,
@@ -259,7 +240,7 @@ class WebhookSink:
         if self.dead_letter is None:
             self.stats["failed"] += len(batch)
             raise SinkError(
-                f"sink {self.name}: {len(batch)} events not delivered to {self._display_url}: "
+                f"sink {self.name}: {len(batch)} events not delivered to {self.display_url}: "
                 f"{reason}; no dead_letter file configured"
             )
         lines = []

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from streamvisor.actors.stream import ConnectionLike
-from streamvisor.api import Streamvisor
-from streamvisor.backoff import BackoffPolicy, RestartLimit
+from streamvisor.api.facade import Streamvisor
 from streamvisor.errors import ConnectError, HTTPStatusError
 from streamvisor.hooks import EventClass, ProtocolHandler
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
 from streamvisor.states import StreamState

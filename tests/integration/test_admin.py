@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamvisor.admin import REQUEST_TIMEOUT, AdminError, AdminServer
+from streamvisor.daemon.admin import REQUEST_TIMEOUT, AdminError, AdminServer
 from streamvisor.errors import StreamvisorError
 
 TIMEOUT = 5.0
@@ -165,7 +165,7 @@ def test_a_failing_snapshot_gives_503_once_logged_and_the_server_keeps_serving(
     admin: AdminServer, status: Status, caplog: pytest.LogCaptureFixture
 ) -> None:
     status.error = TimeoutError("ask timed out with token=abc")
-    with caplog.at_level(logging.DEBUG, logger="streamvisor.admin"):
+    with caplog.at_level(logging.DEBUG, logger="streamvisor.daemon.admin"):
         for path in ("/streams", "/metrics", "/streams"):
             code, _, body = request(admin.address, path)
             assert code == 503

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from streamvisor.api import Streamvisor
-from streamvisor.backoff import BackoffPolicy, RestartLimit
-from streamvisor.demo_source import Chaos, DemoSource
+from streamvisor.api.facade import Streamvisor
+from streamvisor.demo.source import Chaos, DemoSource
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
 from tests.conftest import CollectorHandle

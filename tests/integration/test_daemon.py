@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from streamvisor.checkpoint import SQLiteCheckpointStore
-from streamvisor.demo_source import Chaos, DemoSource
+from streamvisor.checkpoint.store import SQLiteCheckpointStore
+from streamvisor.demo.source import Chaos, DemoSource
 from tests.daemon_helpers import (
     HangingReceiver,
     count_ids,

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamvisor.demo_source import ChannelStats, Chaos, DemoSource
+from streamvisor.demo.source import ChannelStats, Chaos, DemoSource
 from streamvisor.sse import Decoder, Event
 
 DEADLINE = 5.0
@@ -384,7 +384,7 @@ def test_the_module_serves_from_the_command_line_until_ctrl_c():
         [
             sys.executable,
             "-m",
-            "streamvisor.demo_source",
+            "streamvisor.demo.source",
             "--port",
             "0",
             "--total",

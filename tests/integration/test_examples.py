@@ -15,13 +15,19 @@ from types import ModuleType
 
 import pytest
 
-from streamvisor.demo_source import DemoSource
+from streamvisor.demo.source import DemoSource
 from tests.daemon_helpers import WebhookReceiver, running_daemon
 from tests.sse_server import Close, Headers, Hold, Send, SSEServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RUN_DEADLINE = 30.0
-COVERED = {"README.md", "subscriber_actor.py", "mcp_post_stream.py", "webhook_rate_limited.yaml"}
+COVERED = {
+    "README.md",
+    "iterate.py",
+    "subscriber_actor.py",
+    "mcp_post_stream.py",
+    "webhook_rate_limited.yaml",
+}
 
 
 def load_example(name: str) -> ModuleType:
@@ -53,6 +59,20 @@ def test_subscriber_actor_prints_the_events_of_its_own_flaky_demo_source_and_exi
     assert re.search(r"state connected, last id 30, restarts [1-9]", result.stderr), (
         "the demo source's faults should have forced reconnects"
     )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("mode", [[], ["--asyncio"]], ids=["for", "async-for"])
+def test_iterate_prints_every_event_once_in_order_through_reconnects(mode: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "iterate.py"), "--max-events", "25", *mode],
+        capture_output=True,
+        text=True,
+        timeout=RUN_DEADLINE,
+    )
+    assert result.returncode == 0, result.stderr
+    ids = [int(line.split()[0][1:]) for line in result.stdout.splitlines() if line[:1] == "#"]
+    assert ids == list(range(1, 26)), "events lost, repeated or out of order"
     assert "Traceback" not in result.stderr
 
 

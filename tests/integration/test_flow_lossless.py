@@ -17,7 +17,7 @@ import pykka
 import pytest
 
 import streamvisor
-from streamvisor.api import Streamvisor
+from streamvisor.api.facade import Streamvisor
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
 from tests.burst_server import EVENT_SIZE, BurstServer

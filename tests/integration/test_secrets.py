@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from streamvisor.demo_source import DemoSource
+from streamvisor.demo.source import DemoSource
 from tests.daemon_helpers import WebhookReceiver, free_port, running_daemon
 from tests.sse_server import SSEServer, Status
 

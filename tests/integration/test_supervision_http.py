@@ -14,8 +14,8 @@ from typing import Any
 import pykka
 import pytest
 
-from streamvisor.api import Streamvisor
-from streamvisor.backoff import BackoffPolicy, RestartLimit
+from streamvisor.api.facade import Streamvisor
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
 from tests.conftest import BlockerHandle, CollectorHandle, wait_until
@@ -387,6 +387,13 @@ def test_a_slow_subscriber_overflows_its_own_buffer_while_a_fast_one_gets_everyt
 
     assert collector.wait_for(200, DEADLINE)
     assert collector.ids() == [str(i) for i in range(1, 201)]
+
+    def slow_counts() -> int:
+        info = sv.status()["subscribers"]["slow"]
+        return int(info["dropped"] + info["delivered"])
+
+    # "fast" is offered each read first: wait until "slow" was offered the last one too.
+    assert wait_until(lambda: slow_counts() == 200, DEADLINE)
     slow = sv.status()["subscribers"]["slow"]
     assert slow["dropped"] > 0
     assert slow["queue_depth"] <= 10

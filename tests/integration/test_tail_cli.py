@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import signal
 import socket
 import threading
@@ -193,9 +194,11 @@ def test_max_attempts_against_a_server_that_always_fails_exits_1_retries_exhaust
     run = run_tail(capsys, server.url("/"), *FAST, "--max-attempts", "2")
 
     assert run.code == 1
-    assert len(run.err_lines) == 1, run.err
-    assert "retries exhausted" in run.err_lines[0]
-    assert "500" in run.err_lines[0]
+    # The failed attempt before the last is shown at WARNING (issue 10), then one closing line.
+    *warnings, last = run.err_lines
+    assert [" WARNING " in line and "attempt 1," in line for line in warnings] == [True], run.err
+    assert "retries exhausted" in last
+    assert "500" in last
     assert len(server.requests) == 2
 
 
@@ -216,8 +219,9 @@ def test_connection_refused_with_max_attempts_exits_1_with_one_line(
     run = run_tail(capsys, f"http://127.0.0.1:{refusing_port}/", *FAST, "--max-attempts", "2")
 
     assert run.code == 1
-    assert len(run.err_lines) == 1, run.err
-    assert "refused" in run.err_lines[0].lower()
+    *warnings, last = run.err_lines
+    assert [" WARNING " in line and "Connection refused" in line for line in warnings] == [True]
+    assert "refused" in last.lower()
     assert "Traceback" not in run.err
 
 
@@ -290,16 +294,34 @@ def test_the_retry_field_sets_the_reconnect_delay(
     assert 0.4 <= gap < 2.0
 
 
-def test_a_clean_close_after_events_reconnects_at_once_not_after_the_backoff(
+def test_a_clean_close_after_events_waits_the_initial_delay_not_the_growing_backoff(
     server: SSEServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server.add_script(*_stream(Send(b"data: a\n\n"), Close()))
+    # After any end of a response, wait the reconnection time (issue 10): a one-shot server
+    # is polled every --backoff-initial seconds, never hammered, and never backed off.
+    server.default = _stream(Send(b"data: a\n\n"), Close())
+    args = ("--backoff-initial", "0.3", "--backoff-jitter", "0", "--max-events", "4")
+
+    run = run_tail(capsys, server.url("/"), *args, "--log-level", "info")
+
+    assert run.code == 0, run.err
+    gaps = [b.time - a.time for a, b in zip(server.requests, server.requests[1:], strict=False)]
+    assert len(gaps) >= 3
+    assert all(gap >= 0.3 for gap in gaps[:3]), gaps  # polled, not hammered
+    planned = re.findall(r"server closed the stream; reconnecting in (\d+\.\d+)s", run.err)
+    assert planned[:3] == ["0.30"] * 3  # and never backed off
+
+
+def test_a_clean_close_after_events_waits_the_servers_retry_instead_of_the_initial_delay(
+    server: SSEServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.add_script(*_stream(Send(b"retry: 100\ndata: a\n\n"), Close()))
     server.add_script(*_stream(Send(b"data: b\n\n"), Hold()))
 
     run = run_tail(capsys, server.url("/"), "--backoff-initial", "5", "--max-events", "2")
 
     assert run.code == 0, run.err
-    assert server.requests[1].time - server.requests[0].time < 2.5
+    assert 0.1 <= server.requests[1].time - server.requests[0].time < 2.5
 
 
 def test_headers_method_and_body_are_sent_on_every_attempt(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streamvisor.demo_source import DemoSource
+from streamvisor.demo.source import DemoSource
 from tests.daemon_helpers import WebhookReceiver, free_port, ids_by_stream, running_daemon
 
 TOTAL = 300

@@ -25,8 +25,8 @@ import pytest
 import requests
 import responses
 
+from streamvisor.policy.redact import redact_url
 from streamvisor.sinks import SinkError, WebhookSink, read_jsonl
-from streamvisor.sinks.webhook import _redact_url
 from streamvisor.sse import Event
 
 URL = "http://hook.test/ingest"
@@ -242,9 +242,10 @@ def test_logs_and_dead_letters_carry_no_credentials(
     assert len(receiver.requests) == 2
     assert receiver.requests[0]["headers"]["X-Api-Key"] == "key-secret"
     assert "Authorization" in receiver.requests[0]["headers"]
-    assert "***@127.0.0.1" in caplog.text and "token=***&x=1" in caplog.text
+    # One redactor for every URL: the user name stays (it is not a secret), the password goes.
+    assert "alice:***@127.0.0.1" in caplog.text and "token=***&x=1" in caplog.text
     written = caplog.text + dead.read_text()
-    for secret in ("pa55-secret", "hdr-secret", "key-secret", "q-secret", "alice"):
+    for secret in ("pa55-secret", "hdr-secret", "key-secret", "q-secret"):
         assert secret not in written
 
 
@@ -447,14 +448,18 @@ def test_close_is_idempotent_and_leaves_a_given_session_open(
     ("url", "shown"),
     [
         ("http://h:1/p?a=1", "http://h:1/p?a=1"),
-        ("https://u:p@h/p", "https://***@h/p"),
-        ("https://u@h/p#frag", "https://***@h/p"),
+        ("https://u:p@h/p", "https://u:***@h/p"),
+        ("https://u@h/p#frag", "https://***@h/p#frag"),
         (
             "http://h/p?access_token=x&api_key=y&sig=z&q=1",
             "http://h/p?access_token=***&api_key=***&sig=***&q=1",
         ),
-        ("http://[::1", "<invalid url>"),
+        ("http://[::1", "http://[::1"),
     ],
 )
-def test_redacted_urls_hide_userinfo_and_secret_query_values(url: str, shown: str) -> None:
-    assert _redact_url(url) == shown
+def test_the_sink_shows_its_url_through_the_one_redactor(url: str, shown: str) -> None:
+    sink = WebhookSink(url)
+    try:
+        assert sink.display_url == shown == redact_url(url)
+    finally:
+        sink.close()

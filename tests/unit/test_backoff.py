@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from streamvisor.backoff import (
+from streamvisor.policy.backoff import (
     BackoffPolicy,
     RestartLimit,
     RestartWindow,

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streamvisor.backoff import BackoffPolicy, RestartLimit
-from streamvisor.config import (
+from streamvisor.config.load import (
     AdminConfig,
     CheckpointConfig,
     Config,
@@ -20,7 +19,8 @@ from streamvisor.config import (
     parse_config,
 )
 from streamvisor.errors import ConfigError
-from streamvisor.flow import BufferSettings, WhenFull
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
+from streamvisor.policy.flow import BufferSettings, WhenFull
 from streamvisor.spec import BreakerPolicy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -466,7 +466,7 @@ BAD = [
     pytest.param(
         STREAM + "sinks:\n  - name: s\n    type: kafka\n",
         "config.yaml:6: sinks[0].type: unknown sink type 'kafka' "
-        "(expected 'stdout', 'file' or 'webhook')",
+        "(expected 'stdout', 'file', 'webhook' or 'redis_streams')",
         id="unknown-sink-type",
     ),
     pytest.param(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from streamvisor.connection import BUSY_CHUNK_SIZE, CHUNK_SIZE, Connection
 from streamvisor.spec import StreamSpec
+from streamvisor.upstream.connection import BUSY_CHUNK_SIZE, CHUNK_SIZE, Connection
 
 
 class _Raw:

@@ -15,14 +15,15 @@ import pytest
 import requests
 import responses
 
-from streamvisor.connection import Connection
 from streamvisor.errors import (
     ConnectError,
     ContentTypeError,
     HTTPStatusError,
     ReadTimeoutError,
+    RequestBuildError,
 )
 from streamvisor.spec import StreamSpec
+from streamvisor.upstream.connection import Connection
 
 URL = "http://sse.example/events"
 SSE = {"Content-Type": "text/event-stream"}
@@ -108,6 +109,13 @@ def test_a_status_other_than_200_maps_to_http_status_error(fake, status, headers
         ("text/event-stream", True),
         ("TEXT/EVENT-STREAM;charset=UTF-8", True),
         ("text/event-stream ; foo=bar", True),
+        # Fetch "extract a MIME type": a list keeps the last valid value (issue 10)
+        ("application/json, text/event-stream; charset=utf-8", True),
+        ("text/event-stream, */*", True),
+        ('text/plain;x="a,b", text/event-stream', True),
+        ("text/event-stream, application/json", False),
+        ("text/event-stream, text/html", False),
+        ("text /event-stream", False),
         ("text/plain", False),
         ("application/json", False),
         ("", False),
@@ -140,8 +148,8 @@ def test_transport_exceptions_map_to_stream_errors_with_their_cause(fake, failur
     assert info.value.__cause__ is failure
 
 
-def test_an_invalid_url_is_a_connect_error():
-    with pytest.raises(ConnectError):
+def test_an_invalid_url_is_a_local_error_not_a_network_one():
+    with pytest.raises(RequestBuildError, match="cannot build the request: an invalid URL"):
         open_connection(spec(url="http://exa mple.com/"))
 
 
@@ -218,3 +226,32 @@ def test_an_error_response_is_closed_and_does_not_mention_auth_values(fake):
         open_connection(spec(headers={"Authorization": "Bearer top-secret"}))
     assert "top-secret" not in str(info.value)
     assert info.value.status == 401
+
+
+# -- what is a local request error and what is not (issue 10) --------------------------------
+
+
+def test_an_auth_hook_whose_token_fetch_fails_is_a_retryable_connect_error(fake):
+    fake.get(URL, headers=SSE, body=b"")
+
+    def fetch_token(request: requests.PreparedRequest) -> requests.PreparedRequest:
+        # e.g. the token endpoint answered an HTML error page: .json() raises a ValueError
+        raise requests.exceptions.JSONDecodeError("Expecting value", "<html>", 0)
+
+    with pytest.raises(ConnectError, match="the auth hook failed"):
+        open_connection(spec(auth=fetch_token))
+
+
+def test_a_bug_in_an_auth_hook_surfaces_as_itself_not_as_a_local_request_error(fake):
+    fake.get(URL, headers=SSE, body=b"")
+
+    def broken(request: requests.PreparedRequest) -> requests.PreparedRequest:
+        raise ValueError("bug in the hook")
+
+    with pytest.raises(ValueError, match="bug in the hook"):
+        open_connection(spec(auth=broken))
+
+
+def test_a_body_that_is_not_json_is_a_local_request_error(fake):
+    with pytest.raises(RequestBuildError, match="a body that cannot be sent as JSON"):
+        open_connection(spec(method="POST", body={"when": object()}))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streamvisor.dedup import DedupWindow, Verdict, digest
+from streamvisor.policy.dedup import DedupWindow, Verdict, digest
 
 
 def test_a_first_seen_id_is_new() -> None:

@@ -1,4 +1,5 @@
-"""Event.to_json: the JSONL line equals the json.dumps form of to_dict(), whatever the text."""
+"""Event.to_json: one JSONL line holding exactly to_dict(), whatever the text; the same text
+as json.dumps of to_dict() whenever that text is valid UTF-8."""
 
 from __future__ import annotations
 
@@ -37,12 +38,16 @@ def test_to_json_writes_exactly_what_json_dumps_writes(
 ) -> None:
     ev = Event(stream, event_id, event, data, last_id, when)
     line = ev.to_json()
-    assert line == _reference(ev)
-    assert "\n" not in line and "\u2028" not in line
     assert json.loads(line) == ev.to_dict()
+    assert not set(line) & {"\n", "\r", "\x85", "\u2028", "\u2029"}
+    reference = _reference(ev)
+    try:
+        reference.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 text to compare with
+        return
+    assert line == reference
 
 
 def test_an_event_built_by_hand_with_non_text_ids_still_serialises() -> None:
     ev = Event("s", 7, "tick", "d", 7, 1.5)  # type: ignore[arg-type]
-    assert ev.to_json() == _reference(ev)
     assert json.loads(ev.to_json())["id"] == 7

@@ -10,14 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamvisor.logsetup import RedactingFilter, configure_logging
-from streamvisor.redact import Redactor
+from streamvisor.daemon.logsetup import RedactingFilter, configure_logging
+from streamvisor.policy.redact import Redactor
 
 SECRET = "s3cr3t-token"
 
 
 class FakeRedactor:
-    """Replaces one known secret, as streamvisor.redact.Redactor would."""
+    """Replaces one known secret, as streamvisor.policy.redact.Redactor would."""
 
     def scrub(self, text: str) -> str:
         return text.replace(SECRET, "***")

@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamvisor.metrics import STREAM_STATES, StatusCollector, build_registry
+from streamvisor.daemon.metrics import STREAM_STATES, StatusCollector, build_registry
 from streamvisor.states import BreakerState, StreamState
 
 URL = "http://user:***@upstream.example/x"

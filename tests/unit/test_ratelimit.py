@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from streamvisor.ratelimit import TokenBucket
+from streamvisor.policy.ratelimit import TokenBucket
 
 
 class FakeClock:

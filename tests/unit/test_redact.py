@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from streamvisor.redact import (
+from streamvisor.policy.redact import (
     Redactor,
     is_secret_header,
     is_secret_name,
     is_secret_param,
+    redact_fields,
     redact_headers,
+    redact_text,
     redact_url,
 )
 
@@ -18,7 +20,7 @@ from streamvisor.redact import (
     ("url", "expected"),
     [
         ("https://user:pw@host/p", "https://user:***@host/p"),
-        ("https://user@host/p", "https://user@host/p"),
+        ("https://user@host/p", "https://***@host/p"),
         ("http://host:8080/p?page=2", "http://host:8080/p?page=2"),
         ("http://h/p?token=abc&page=2", "http://h/p?token=***&page=2"),
         ("http://h/p?ACCESS_TOKEN=abc", "http://h/p?ACCESS_TOKEN=***"),
@@ -154,3 +156,83 @@ def test_redactor_ignores_empty_and_short_secrets() -> None:
     redactor = Redactor(["", "ab", "xyz"])
     assert redactor.secrets == frozenset()
     assert redactor.scrub("ab xyz") == "ab xyz"
+
+
+# -- one redactor for every place (issue 10) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # a lone user name is a token by convention (https://TOKEN@host): requests sends it
+        ("https://ghp_tok3n@host/p", "https://***@host/p"),
+        ("http://h/p?sessionid=a&jsessionid=b", "http://h/p?sessionid=***&jsessionid=***"),
+        (
+            "http://h/p?X-Amz-Credential=a&X-Amz-Signature=b&page=1",
+            "http://h/p?X-Amz-Credential=***&X-Amz-Signature=***&page=1",
+        ),
+        ("http://h/cb#access_token=abc&state=1", "http://h/cb#access_token=***&state=1"),
+        ("http://h/p#section-2", "http://h/p#section-2"),
+    ],
+)
+def test_redact_url_covers_user_tokens_sessions_and_fragments(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "GET http://127.0.0.1:9/e?access_token=qtok-1&page=2: Connection refused",
+            "GET http://127.0.0.1:9/e?access_token=***&page=2: Connection refused",
+        ),
+        (
+            "Max retries exceeded with url: /events?api_key=k-123&x=1 (Caused by ...)",
+            "Max retries exceeded with url: /events?api_key=***&x=1 (Caused by ...)",
+        ),
+        ("retrying with token=abcd1234 later", "retrying with token=*** later"),
+        ("sent X-Api-Key: k-9921, got 401", "sent X-Api-Key: ***"),
+        ("Cookie: sid=abc; theme=dark", "Cookie: ***"),
+        ("Authorization: Bearer eyJhbGciOi.x-y_z", "Authorization: Bearer ***"),
+        ("HTTP 401 Unauthorized", "HTTP 401 Unauthorized"),
+        (
+            "stream s (http://h/e): HTTP 503; attempt 2",
+            "stream s (http://h/e): HTTP 503; attempt 2",
+        ),
+        ("see https://u:pw@h/x#token=t", "see https://u:***@h/x#token=***"),
+        # sentence punctuation after a URL or a value is kept
+        (
+            "stream s (http://h/x?token=abc): GET http://h/x?token=abc: Connection refused.",
+            "stream s (http://h/x?token=***): GET http://h/x?token=***: Connection refused.",
+        ),
+        ("x token=abc, y api_key=k1.", "x token=***, y api_key=***."),
+        ("a token=ab:cd.ef end", "a token=*** end"),
+    ],
+)
+def test_redact_text_masks_credentials_anywhere_in_free_text(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+    assert Redactor().scrub(text) == expected
+
+
+def test_redact_text_also_masks_the_given_secret_values() -> None:
+    assert redact_text("echo: s3cr3t-v4lue", ["s3cr3t-v4lue"]) == "echo: ***"
+
+
+def test_redact_fields_scrubs_every_string_in_a_status_mapping() -> None:
+    status = {
+        "streams": {
+            "s": {
+                "url": "http://u:pw@h/e?token=t0k3n",
+                "last_error": "HTTP 401 (sent hunter22)",
+                "restarts": 3,
+                "failures": {"retry": 1},
+                "seen": ["hunter22", None],
+            }
+        }
+    }
+    out = redact_fields(status, Redactor(["hunter22"]).scrub)
+    info = out["streams"]["s"]
+    assert info["url"] == "http://u:***@h/e?token=***"
+    assert info["last_error"] == "HTTP 401 (sent ***)"
+    assert (info["restarts"], info["failures"], info["seen"]) == (3, {"retry": 1}, ["***", None])
+    assert status["streams"]["s"]["last_error"] == "HTTP 401 (sent hunter22)"  # not mutated

@@ -151,9 +151,9 @@ def _bytewise_seconds(total: int, line: bytes) -> tuple[float, int]:
     data = line * (total // len(line))
     assert len(data) == total
     decoder = Decoder(max_size=16 << 20)
-    start = time.perf_counter()
+    start = time.thread_time()
     count = len(_feed_bytewise(decoder, data))
-    return time.perf_counter() - start, count
+    return time.thread_time() - start, count
 
 
 def test_feeding_one_byte_at_a_time_costs_linear_time_in_the_input_size() -> None:
@@ -168,9 +168,9 @@ def test_feeding_one_byte_at_a_time_costs_linear_time_in_the_input_size() -> Non
 def test_one_long_line_fed_one_byte_at_a_time_costs_linear_time() -> None:
     def seconds(size: int) -> float:
         decoder = Decoder(max_size=16 << 20)
-        start = time.perf_counter()
+        start = time.thread_time()
         events = _feed_bytewise(decoder, b"data: " + b"z" * size + b"\n\n")
-        elapsed = time.perf_counter() - start
+        elapsed = time.thread_time() - start
         assert len(events) == 1
         assert len(events[0].data) == size
         return elapsed

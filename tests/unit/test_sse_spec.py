@@ -11,10 +11,13 @@ Every case runs three ways: fed whole, fed one byte at a time, and fed at random
 
 from __future__ import annotations
 
+import json
 import random
 from typing import NamedTuple
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamvisor.sse import Decoder, Event
 
@@ -530,3 +533,25 @@ def test_an_empty_feed_returns_no_events_and_changes_nothing() -> None:
     assert decoder.feed(b"") == []
     assert decoder.feed(b"\n") == []
     assert decoder.feed(b"\n") == [Event(data="a")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(max_size=8),
+    st.one_of(st.none(), st.text(max_size=8)),
+    st.text(min_size=1, max_size=8),
+    st.text(max_size=64),
+    st.one_of(st.none(), st.text(max_size=8)),
+)
+def test_to_json_is_the_standard_librarys_json_with_line_breaks_escaped(
+    stream: str, event_id: str | None, event_type: str, data: str, last: str | None
+) -> None:
+    event = Event(stream, event_id, event_type, data, last, 1795478075.5)
+    line = event.to_json()
+    assert json.loads(line) == event.to_dict()
+    expected = json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))
+    for char, escaped in (("\u0085", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        expected = expected.replace(char, escaped)
+    if not any(0xD800 <= ord(c) <= 0xDFFF for c in stream + (event_id or "") + data + (last or "")):
+        assert line == expected
+    assert "\n" not in line and "\u2028" not in line

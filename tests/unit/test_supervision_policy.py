@@ -6,7 +6,6 @@ import random
 
 import pytest
 
-from streamvisor.backoff import BackoffPolicy, RestartLimit
 from streamvisor.errors import (
     ConnectError,
     ContentTypeError,
@@ -14,9 +13,10 @@ from streamvisor.errors import (
     HTTPStatusError,
     ReadTimeoutError,
 )
+from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
+from streamvisor.policy.supervision import Decision, Kind, Outcome, RestartPolicy
 from streamvisor.spec import BreakerPolicy
 from streamvisor.states import BreakerState
-from streamvisor.supervision import Decision, Kind, Outcome, RestartPolicy
 
 
 class FixedRandom(random.Random):
@@ -107,9 +107,9 @@ def test_http_204_is_done_and_not_a_failure() -> None:
 # -- clean closes and backoff -----------------------------------------------------------------
 
 
-def test_a_clean_close_after_events_restarts_immediately() -> None:
+def test_a_clean_close_after_events_waits_the_initial_delay_as_browsers_do() -> None:
     decision = make_policy().decide(CLEAN_AFTER_EVENTS, now=0.0)
-    assert (decision.kind, decision.delay, decision.failure_class) == (Kind.RESTART, 0.0, None)
+    assert (decision.kind, decision.delay, decision.failure_class) == (Kind.RESTART, 1.0, None)
 
 
 def test_a_clean_close_after_events_waits_exactly_the_servers_retry_hint() -> None:
@@ -121,7 +121,7 @@ def test_clean_closes_after_events_never_back_off_however_many_there_are() -> No
     decisions = run(
         make_policy(max_restarts=RestartLimit(count=3, within=10)), [CLEAN_AFTER_EVENTS] * 20
     )
-    assert {(d.kind, d.delay) for d in decisions} == {(Kind.RESTART, 0.0)}
+    assert {(d.kind, d.delay) for d in decisions} == {(Kind.RESTART, 1.0)}
 
 
 def test_a_clean_close_without_events_is_a_failed_attempt_with_backoff() -> None:
@@ -155,13 +155,13 @@ def test_a_seeded_rng_gives_the_same_jittered_sequence_every_time() -> None:
 def test_a_healthy_connection_resets_the_backoff_to_initial() -> None:
     policy = make_policy()
     decisions = run(policy, [REFUSED, REFUSED, REFUSED, CLEAN_AFTER_EVENTS, REFUSED, REFUSED])
-    assert [d.delay for d in decisions] == [1, 2, 4, 0, 1, 2]
+    assert [d.delay for d in decisions] == [1, 2, 4, 1, 1, 2]
 
 
 def test_a_connection_that_stayed_up_reset_after_is_healthy_even_without_events() -> None:
     quiet_but_long = Outcome(EndOfStreamError(), connected=True, uptime=60.0, events=0)
     decisions = run(make_policy(), [REFUSED, REFUSED, quiet_but_long, REFUSED])
-    assert [d.delay for d in decisions] == [1, 2, 0, 1]
+    assert [d.delay for d in decisions] == [1, 2, 1, 1]
 
 
 def test_a_short_connection_without_events_does_not_reset_the_backoff() -> None:
@@ -367,7 +367,7 @@ def test_a_healthy_probe_resets_the_breaker_count_entirely() -> None:
     policy.on_connected()
     decisions = run(policy, [CLEAN_AFTER_EVENTS, REFUSED, REFUSED], start=600.0)
     assert policy.breaker is BreakerState.CLOSED
-    assert [d.delay for d in decisions] == [0.0, 1.0, 2.0]
+    assert [d.delay for d in decisions] == [1.0, 1.0, 2.0]
 
 
 def test_a_breaker_of_zero_failures_never_opens() -> None:

@@ -1,0 +1,109 @@
+"""``streamvisor mcp call`` and ``streamvisor tail --mcp`` against the fake server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from streamvisor.cli.main import main
+from tests.conftest import wait_until
+from tests.mcp_fake import FakeMcp
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeMcp]:
+    server = FakeMcp().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_mcp_call_prints_the_result_and_deletes_the_session(
+    fake: FakeMcp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["mcp", "call", fake.url, "tools/call", '{"name": "echo"}', "--timeout", "5"])
+    out = capsys.readouterr()
+    assert code == 0 and json.loads(out.out) == {"echo": {"name": "echo"}}
+    assert len(fake.seen("DELETE")) == 1 and not fake.seen("GET")
+
+
+def test_mcp_call_json_rpc_error_exits_1(fake: FakeMcp, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["mcp", "call", fake.url, "tools/call", '{"name": "fail"}']) == 1
+    assert "tool failed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["tools/call", "{bad"], "params are not JSON"),
+        (["tools/call", "[1]"], "params must be a JSON object"),
+    ],
+)
+def test_mcp_call_usage_errors_exit_2(
+    fake: FakeMcp, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["mcp", "call", fake.url, *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_mcp_call_bad_url_exits_2_and_unreachable_exits_1_without_the_token(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["mcp", "call", "ftp://x/mcp", "ping"]) == 2
+    with socket_port() as port:
+        url = f"http://127.0.0.1:{port}/mcp"
+        assert main(["mcp", "call", url, "ping", "-H", "Authorization: Bearer s3cr3t-tok"]) == 1
+    err = capsys.readouterr().err
+    assert "s3cr3t-tok" not in err and "Connection refused" in err
+
+
+class socket_port:
+    """A loopback port with nothing listening (bound, then closed)."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        return self.port
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def test_tail_mcp_prints_messages_with_their_method(
+    fake: FakeMcp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    codes: list[int] = []
+    argv = ["tail", "--mcp", fake.url, "--max-events", "1", "--backoff-initial", "0.05"]
+    thread = threading.Thread(target=lambda: codes.append(main(argv)))
+    thread.start()
+    try:
+        assert wait_until(lambda: fake.streaming == 1, 5)
+        fake.notify("notifications/resources/updated", {"uri": "file:///a"})
+        thread.join(10)
+    finally:
+        fake.expire_all()
+        thread.join(10)
+    assert codes == [0]
+    line = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert line["event"] == "notifications/resources/updated" and line["stream"] == "tail"
+
+
+def test_mcp_call_runs_as_a_subprocess(fake: FakeMcp) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamvisor", "mcp", "call", fake.url, "ping"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and json.loads(proc.stdout) == {"echo": None}

@@ -1,0 +1,87 @@
+"""Config keys for the views: ``admin.token`` and the ``tracing:`` section."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamvisor.config.load import AdminConfig
+from streamvisor.config.tracing import TracingConfig
+from tests.unit.test_config import STREAM, _errors, _parse, _warnings
+
+
+def test_admin_token_is_read_kept_secret_and_hidden_from_repr() -> None:
+    config = _parse(STREAM + "admin: {listen: '127.0.0.1:0', token: s3cr3t-t0ken}\n")
+    assert config.admin == AdminConfig(host="127.0.0.1", port=0, token="s3cr3t-t0ken")
+    assert "s3cr3t-t0ken" in config.secrets
+    assert "s3cr3t-t0ken" not in repr(config.admin)
+
+
+def test_admin_token_from_the_environment_is_interpolated() -> None:
+    config = _parse(
+        STREAM + "admin: {listen: '127.0.0.1:0', token: '${ADMIN_TOKEN}'}\n",
+        {"ADMIN_TOKEN": "from-env-123"},
+    )
+    assert config.admin is not None and config.admin.token == "from-env-123"
+    assert "from-env-123" in config.secrets
+
+
+@pytest.mark.parametrize(
+    ("admin", "warned"),
+    [
+        ("{listen: '0.0.0.0:9108'}", True),
+        ("{listen: '0.0.0.0:9108', token: abcdefgh}", False),
+        ("{listen: '127.0.0.1:9108'}", False),
+        ("{listen: 'myhost:9108', token: abcdefgh}", False),
+    ],
+)
+def test_a_non_loopback_listener_without_a_token_is_a_warning(admin: str, warned: bool) -> None:
+    warnings = _warnings(STREAM + f"admin: {admin}\n")
+    assert len(warnings) == int(warned)
+    if warned:
+        assert "admin.token is not set" in warnings[0]
+
+
+def test_an_empty_admin_token_is_an_error() -> None:
+    assert _errors(STREAM + "admin: {listen: '127.0.0.1:0', token: ''}\n") == [
+        "config.yaml:4: admin.token: must not be empty"
+    ]
+
+
+def test_tracing_is_off_without_the_section_and_defaults_to_otlp_with_it() -> None:
+    assert _parse(STREAM).tracing is None
+    assert _parse(STREAM + "tracing: {}\n").tracing == TracingConfig()
+    config = _parse(
+        STREAM + "tracing: {exporter: otlp, endpoint: 'http://127.0.0.1:4318/v1/traces', "
+        "service_name: ingest}\n"
+    )
+    assert config.tracing == TracingConfig("otlp", "http://127.0.0.1:4318/v1/traces", "ingest")
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("{exporter: jaeger}", "tracing.exporter: expected 'otlp' or 'console', got 'jaeger'"),
+        ("{exporter: console, endpoint: 'http://h/'}", "tracing.endpoint: 'endpoint' does not"),
+        ("{endpoint: 'ftp://h/'}", "tracing.endpoint: expected an http:// or https:// URL"),
+        ("{service_name: ''}", "tracing.service_name: must not be empty"),
+        ("{sampler: always}", "tracing.sampler: unknown key 'sampler'"),
+        ("[otlp]", "tracing: expected a mapping"),
+    ],
+)
+def test_bad_tracing_settings_are_errors_with_their_line(section: str, message: str) -> None:
+    errors = _errors(STREAM + f"tracing: {section}\n")
+    assert len(errors) == 1
+    assert errors[0].startswith("config.yaml:4: " + message)
+
+
+def test_the_tracing_endpoint_password_is_a_secret_and_hidden_from_repr() -> None:
+    config = _parse(STREAM + "tracing: {endpoint: 'https://u:pw-9x7@collector/v1/traces'}\n")
+    assert "pw-9x7" in config.secrets
+    assert "pw-9x7" not in repr(config.tracing)
+
+
+def test_tracing_without_the_otel_extra_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("streamvisor.config.tracing.otel_installed", lambda: False)
+    warnings = _warnings(STREAM + "tracing: {exporter: console}\n")
+    assert len(warnings) == 1
+    assert "streamvisor[otel]" in warnings[0]
