@@ -5,12 +5,12 @@
 the ``cluster`` extra and is imported only there).
 """
 
+from streamvisor.checkpoint.sqlite import SQLiteCheckpointStore
 from streamvisor.checkpoint.store import (
     Checkpoint,
     CheckpointError,
     CheckpointStore,
     MemoryCheckpointStore,
-    SQLiteCheckpointStore,
 )
 
 __all__ = [

@@ -10,7 +10,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from streamvisor.checkpoint.store import SQLiteCheckpointStore
+from streamvisor.checkpoint import SQLiteCheckpointStore
 from tests.burst_server import BurstServer
 from tests.daemon_helpers import DaemonProcess, WebhookReceiver, running_daemon
 
