@@ -45,7 +45,11 @@ else:
     ensure_repo_on_path()
 
 from streamvisor.actors.book import StreamBook
-from streamvisor.actors.outlets import ActorOutlet
+
+try:  # where ActorOutlet lives moved with the layout work (issue 9)
+    from streamvisor.actors.actor_outlet import ActorOutlet
+except ImportError:
+    from streamvisor.actors.outlets import ActorOutlet  # type: ignore[no-redef]
 from streamvisor.buffers.memory import MemoryBuffer
 from streamvisor.cli.tail import TailSink
 from streamvisor.policy.dedup import digest

@@ -55,16 +55,17 @@ SCENARIOS = ("tail", "daemon", "api-event", "api-batch", "api-listener", "ld-jso
 # (category, file suffix, function-name prefix): the first match wins; matched against the
 # leaf frame (py-spy names functions "Class.method")
 CATEGORIES = [
-    ("decoder", "streamvisor/sse.py", "Decoder."),
-    ("JSON encode", "streamvisor/sse.py", "Event.to_"),
-    ("JSON encode", "streamvisor/sse.py", "format_timestamp"),
-    ("JSON encode", "streamvisor/sse.py", "to_jsonl"),
+    ("decoder", "streamvisor/sse", "Decoder."),
+    ("JSON encode", "streamvisor/sse", "Event.to_"),
+    ("JSON encode", "streamvisor/sse", "format_timestamp"),
+    ("JSON encode", "streamvisor/sse", "to_jsonl"),
     ("JSON encode", "json/encoder.py", ""),
     ("JSON encode", "json/__init__.py", ""),
     ("dedup (StreamBook, digest)", "actors/book.py", ""),
     ("dedup (StreamBook, digest)", "streamvisor/policy/dedup.py", ""),
     ("dedup (StreamBook, digest)", "streamvisor/dedup.py", ""),
     ("fan-out (outlets, buffers)", "actors/outlets.py", ""),
+    ("fan-out (outlets, buffers)", "actors/actor_outlet.py", ""),
     ("fan-out (outlets, buffers)", "streamvisor/buffers/", ""),
     ("fan-out (outlets, buffers)", "streamvisor/policy/flow.py", ""),
     ("fan-out (outlets, buffers)", "streamvisor/flow.py", ""),
