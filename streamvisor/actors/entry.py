@@ -10,6 +10,7 @@ from typing import Any
 import pykka
 
 from streamvisor.actors.stream import StreamControl
+from streamvisor.policy.classify import FailureClass
 from streamvisor.policy.redact import redact_url
 from streamvisor.policy.supervision import Decision, RestartPolicy
 from streamvisor.spec import StreamSpec
@@ -54,7 +55,7 @@ class Entry:
         self.last_event_id = last_event_id if last_event_id is not None else spec.last_event_id
         self.retry_ms: int | None = None
         self.restarts = 0
-        self.failures: dict[str, int] = {"retry": 0, "rate_limited": 0, "permanent": 0, "crash": 0}
+        self.failures: dict[str, int] = dict.fromkeys(FailureClass, 0)
         self.last_error: str | None = None
         self.last_failure: str | None = None  # the failure class of last_error
         self.connected_since: float | None = None

@@ -10,7 +10,7 @@ import dataclasses
 import itertools
 import random
 
-__all__ = ["DEMO_CHAOS", "ChannelStats", "Chaos", "plan_connection"]
+__all__ = ["DEMO_CHAOS", "DEMO_FAULTS", "ChannelStats", "Chaos", "plan_connection"]
 
 _FAULTS = ("clean_closes", "resets", "cut_events")  # ChannelStats fields, in Chaos order
 
@@ -43,6 +43,15 @@ class Chaos:
 
 DEMO_CHAOS = Chaos(clean_close=0.1, reset=0.1, cut_event=0.1, replay=0.3, unavailable_once=True)
 """The faults of ``--chaos`` and of ``streamvisor demo``: about one connection in three breaks."""
+
+DEMO_FAULTS = Chaos(
+    clean_close=0.3,
+    reset=0.3,
+    cut_event=0.3,
+    replay=0.7,
+    unavailable_once=True,
+    max_events_per_connection=25,
+)
 
 
 @dataclasses.dataclass(slots=True)

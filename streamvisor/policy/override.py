@@ -10,6 +10,7 @@ at ``backoff.max`` (README "Reconnect rules"); a value over a day is read as a d
 from __future__ import annotations
 
 from streamvisor.errors import ConnectError
+from streamvisor.policy.classify import FailureClass
 from streamvisor.policy.redact import redact_text
 from streamvisor.policy.supervision import Decision, Kind, Outcome, RestartPolicy
 
@@ -47,7 +48,7 @@ def decide(
     """
     if override is False:
         reason = redact_text(f"should_retry refused: {outcome.error}")
-        return Decision(Kind.FAIL, 0.0, reason, "permanent")
+        return Decision(Kind.FAIL, 0.0, reason, FailureClass.PERMANENT)
     hint = retry_hint(retry_ms)
     decision = policy.decide(outcome, now, hint)
     if override is True and decision.kind is not Kind.RESTART:

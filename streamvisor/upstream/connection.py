@@ -32,8 +32,8 @@ from streamvisor.errors import (
     RequestBuildError,
     StreamError,
     StreamProtocolError,
-    parse_retry_after,
 )
+from streamvisor.policy.classify import parse_retry_after
 from streamvisor.policy.redact import redact_text, redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.upstream.auth import AuthHookError, GuardedAuth
