@@ -34,7 +34,7 @@ class SinkConfig:
     events: tuple[str, ...] | None = None
     buffer: BufferSettings = field(default_factory=BufferSettings)
     path: str | None = None
-    flush_interval: float = 1.0
+    flush_interval: float = 0.0
     fsync: bool = False
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
