@@ -86,9 +86,8 @@ class Streamvisor(SubscriberMethods):
         self._mcp = McpStreams()  # kind: mcp sessions and sv.call
         # kind: mcp streams get an MCP session connection; every other kind goes to
         # ``connect`` (or the default per-stream-cookie connector).
-        self._connect = self._mcp.connector(
-            connect if connect is not None else _default_connector()
-        )
+        self._base_connect = connect if connect is not None else _default_connector()
+        self._connect = self._mcp.connector(self._base_connect)
         self._observer = observer
         if observer is not None:
             self._connect = observer.wrap_connect(self._connect)
@@ -248,7 +247,11 @@ class Streamvisor(SubscriberMethods):
     def remove_stream(self, name: str) -> bool:
         """Stop a stream and forget it."""
         self._specs.pop(name, None)
-        return bool(self._ask_supervisor(RemoveStream(name)))
+        removed = bool(self._ask_supervisor(RemoveStream(name)))
+        forget = getattr(self._base_connect, "forget", None)
+        if removed and forget is not None:
+            forget(name)  # the stream's cookie jar goes with it (a re-added stream starts anew)
+        return removed
 
     def reconnect(self, name: str) -> bool:
         """Drop the stream's connection and reconnect now, resuming from its last id."""
