@@ -17,7 +17,7 @@ import pytest
 from streamvisor.api.facade import Streamvisor
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
-from tests.sse_server import SSEServer
+from tests.support.sse_server import SSEServer
 
 THREAD_EXIT_DEADLINE = 5.0
 

@@ -26,7 +26,7 @@ from streamvisor.buffers import DiskBuffer, MemoryBuffer
 from streamvisor.policy.flow import START, BufferSettings, DropLog, Position, WhenFull
 from streamvisor.sse import Event
 from tests.conftest import BlockerHandle, CollectorHandle, wait_until
-from tests.flow_helpers import DEADLINE, FakeControl, Spawner, make_events, pos
+from tests.support.flow import DEADLINE, FakeControl, Spawner, make_events, pos
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -24,7 +24,7 @@ from streamvisor.checkpoint.store import CheckpointError
 from streamvisor.policy.flow import START, BufferSettings, Position
 from streamvisor.sinks.base import SinkError
 from streamvisor.sse import Event
-from tests.flow_helpers import DEADLINE, FakeControl, Spawner, make_events, pos
+from tests.support.flow import DEADLINE, FakeControl, Spawner, make_events, pos
 
 pytestmark = pytest.mark.timeout(60)
 

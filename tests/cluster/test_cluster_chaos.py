@@ -28,7 +28,7 @@ from streamvisor.cluster.scripts import Keys
 from streamvisor.demo.source import DemoSource
 from tests.cluster.conftest import RedisServer
 from tests.conftest import wait_until
-from tests.daemon_helpers import DaemonProcess, write_config
+from tests.support.daemon import DaemonProcess, write_config
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -16,7 +16,7 @@ from streamvisor.config.load import load_config
 from streamvisor.daemon.run import Daemon
 from streamvisor.demo.source import DemoSource
 from tests.cluster.conftest import RedisServer
-from tests.daemon_helpers import free_port, running_daemon, write_config
+from tests.support.daemon import free_port, running_daemon, write_config
 
 K = Keys("solo:")
 STREAMS = ("alpha", "beta", "gamma")

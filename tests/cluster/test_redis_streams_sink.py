@@ -15,7 +15,7 @@ from streamvisor.cluster.sink_scripts import SINK_WRITE
 from streamvisor.sinks.base import SinkError
 from streamvisor.sinks.redis_streams import RedisStreamsSink
 from streamvisor.sse import Event
-from tests.cluster.support import DictFence
+from tests.support.fences import DictFence
 
 K = Keys("rs:")
 FIELDS = (("id", "id"), ("data", "data"), ("stream", "stream"), ("tok", "token"))

@@ -25,7 +25,7 @@ from streamvisor.errors import (
 )
 from streamvisor.spec import StreamSpec
 from streamvisor.upstream.connection import Connection
-from tests.sse_server import (
+from tests.support.sse_server import (
     Close,
     Headers,
     Hold,

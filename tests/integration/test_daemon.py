@@ -16,14 +16,14 @@ import pytest
 
 from streamvisor.checkpoint.store import SQLiteCheckpointStore
 from streamvisor.demo.source import Chaos, DemoSource
-from tests.daemon_helpers import (
+from tests.support.daemon import (
     HangingReceiver,
     count_ids,
     free_port,
     ids_by_stream,
     running_daemon,
 )
-from tests.sse_server import Headers, Hold, Send, SSEServer, WaitFor
+from tests.support.sse_server import Headers, Hold, Send, SSEServer, WaitFor
 
 CHANNELS = ("alpha", "beta")
 # About three connections in four end badly, and half of the resumes replay old events.

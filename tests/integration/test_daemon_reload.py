@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.daemon_helpers import count_ids, free_port, ids_by_stream, running_daemon, write_config
-from tests.sse_server import Headers, Hold, Send, SSEServer
+from tests.support.daemon import count_ids, free_port, ids_by_stream, running_daemon, write_config
+from tests.support.sse_server import Headers, Hold, Send, SSEServer
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import socket
 
 import pytest
 
-from tests.sse_server import Headers, Hold, Send, SSEServer, Status
-from tests.tail_helpers import run_tail
+from tests.support.sse_server import Headers, Hold, Send, SSEServer, Status
+from tests.support.tail import run_tail
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from streamvisor.checkpoint.store import SQLiteCheckpointStore
-from tests.burst_server import BurstServer
-from tests.daemon_helpers import DaemonProcess, WebhookReceiver, running_daemon
+from tests.support.burst_server import BurstServer
+from tests.support.daemon import DaemonProcess, WebhookReceiver, running_daemon
 
 DEADLINE = 90.0
 

@@ -19,8 +19,8 @@ from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.upstream.connection import MAX_RESPONSE_HEADERS, Connection
 from streamvisor.upstream.connector import HTTPConnector
 from tests.conftest import CollectorHandle, wait_until
-from tests.daemon_helpers import running_daemon
-from tests.sse_server import (
+from tests.support.daemon import running_daemon
+from tests.support.sse_server import (
     Close,
     Headers,
     Hold,
@@ -31,7 +31,7 @@ from tests.sse_server import (
     WaitFor,
     redirect,
 )
-from tests.tail_helpers import run_tail
+from tests.support.tail import run_tail
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -12,7 +12,7 @@ from streamvisor.api.facade import Streamvisor
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from tests.conftest import wait_until
-from tests.sse_server import SSEServer, Status
+from tests.support.sse_server import SSEServer, Status
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.daemon_helpers import HangingReceiver, free_port, running_daemon
-from tests.sse_server import SSEServer, Status
-from tests.tail_helpers import run_tail
+from tests.support.daemon import HangingReceiver, free_port, running_daemon
+from tests.support.sse_server import SSEServer, Status
+from tests.support.tail import run_tail
 
 pytestmark = pytest.mark.timeout(90)
 

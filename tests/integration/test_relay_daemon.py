@@ -14,8 +14,8 @@ from streamvisor.relay import RelayConfig, RelayServer
 from streamvisor.relay.history_sqlite import HistoryError, SQLiteHistory
 from streamvisor.sse import Event
 from tests.conftest import wait_until
-from tests.daemon_helpers import running_daemon, write_config
-from tests.relay_helpers import ClientPool, seqs
+from tests.support.daemon import running_daemon, write_config
+from tests.support.relay import ClientPool, seqs
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,7 +14,7 @@ import pytest
 from streamvisor.relay import RelayConfig, RelayServer
 from streamvisor.sse import Event
 from tests.conftest import wait_until
-from tests.relay_helpers import ClientPool, gap_data, running_relay
+from tests.support.relay import ClientPool, gap_data, running_relay
 
 
 @pytest.fixture

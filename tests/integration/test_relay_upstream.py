@@ -17,7 +17,7 @@ from streamvisor.policy.backoff import BackoffPolicy
 from streamvisor.relay import RelayConfig, RelayServer, attach
 from streamvisor.spec import StreamSpec
 from tests.conftest import wait_until
-from tests.relay_helpers import ClientPool, Downstream, seqs
+from tests.support.relay import ClientPool, Downstream, seqs
 
 FLAKY = Chaos(
     clean_close=0.34, reset=0.33, cut_event=0.33, replay=0.5, max_events_per_connection=12

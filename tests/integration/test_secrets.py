@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.daemon_helpers import WebhookReceiver, free_port, running_daemon
-from tests.sse_server import SSEServer, Status
+from tests.support.daemon import WebhookReceiver, free_port, running_daemon
+from tests.support.sse_server import SSEServer, Status
 
 BEARER = "bearer-Zq81sEcReT-4417"
 URL_PASSWORD = "urlPw-9dK2sEcReT"

@@ -19,7 +19,7 @@ from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
 from tests.conftest import BlockerHandle, CollectorHandle, wait_until
-from tests.sse_server import (
+from tests.support.sse_server import (
     Close,
     Headers,
     Hold,

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.sse_server import Close, Headers, Hold, Send, SSEServer, Status, Step, WaitFor
-from tests.tail_helpers import EVENT_KEYS, RFC3339_UTC, run_tail, tail_process
+from tests.support.sse_server import Close, Headers, Hold, Send, SSEServer, Status, Step, WaitFor
+from tests.support.tail import EVENT_KEYS, RFC3339_UTC, run_tail, tail_process
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.daemon_helpers import WebhookReceiver, free_port, ids_by_stream, running_daemon
+from tests.support.daemon import WebhookReceiver, free_port, ids_by_stream, running_daemon
 
 TOTAL = 300
 # Retries: 4 tries per batch. Ten 500s dead-letter two batches and wear the third down,

@@ -12,7 +12,7 @@ import pytest
 
 from streamvisor.cli.main import main
 from tests.conftest import wait_until
-from tests.mcp_fake import FakeMcp
+from tests.support.mcp_fake import FakeMcp
 
 
 @pytest.fixture

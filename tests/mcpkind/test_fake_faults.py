@@ -10,8 +10,8 @@ import pytest
 
 from streamvisor.api.facade import Streamvisor
 from tests.conftest import CollectorHandle, wait_until
-from tests.mcp_fake import FakeMcp
-from tests.mcpkind.helpers import data, mcp_spec, of, seqs
+from tests.support.mcp_fake import FakeMcp
+from tests.support.mcpkind import data, mcp_spec, of, seqs
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ pytest.importorskip("mcp")
 from streamvisor.api.facade import Streamvisor
 from streamvisor.upstream.mcp.jsonrpc import McpCallError
 from tests.conftest import CollectorHandle, wait_until
-from tests.mcpkind.helpers import data, mcp_spec, of, seqs
-from tests.mcpkind.real import RealServer
-from tests.tcp_proxy import TcpProxy
+from tests.support.mcp_real import RealServer
+from tests.support.mcpkind import data, mcp_spec, of, seqs
+from tests.support.tcp_proxy import TcpProxy
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from streamvisor.checkpoint.store import CheckpointError
 from streamvisor.policy.flow import START, BufferSettings, Position, WhenFull
 from streamvisor.sse import Event
 from tests.conftest import wait_until
-from tests.flow_helpers import DEADLINE, FakeControl, Spawner, make_events, pos
+from tests.support.flow import DEADLINE, FakeControl, Spawner, make_events, pos
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -615,7 +615,7 @@ _CRASH_SCRIPT = textwrap.dedent(
     import os, signal, sys
     from streamvisor.buffers import DiskBuffer
     from streamvisor.policy.flow import BufferSettings, Position
-    from tests.flow_helpers import FakeControl, make_events
+    from tests.support.flow import FakeControl, make_events
 
     buffer = DiskBuffer(sys.argv[1], BufferSettings.disk())
     for first in range(1, 200, 10):

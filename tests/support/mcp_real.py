@@ -1,4 +1,4 @@
-"""Start and stop the real ``mcp`` SDK server (``tests/mcp_real_server.py``) in a subprocess."""
+"""Start and stop the real ``mcp`` SDK server (``mcp_real_server.py`` here) in a subprocess."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "mcp_real_server.py")
+_SCRIPT = os.path.join(os.path.dirname(__file__), "mcp_real_server.py")
 
 
 class RealServer:

@@ -1,4 +1,4 @@
-"""The real ``mcp`` SDK server for the tests, run as ``python tests/mcp_real_server.py``.
+"""The real ``mcp`` SDK server for the tests, run as ``python tests/support/mcp_real_server.py``.
 
 It prints its port on the first line of stdout and serves until killed:
 * ``--app streamable`` (default): ``/mcp``, Streamable HTTP with an in-memory EventStore
