@@ -25,8 +25,9 @@ from streamvisor.actors.outlets import ActorOutlet, ListenerOutlet, Outlet, Sink
 from streamvisor.buffers import DiskBuffer, MemoryBuffer
 from streamvisor.policy.flow import START, BufferSettings, DropLog, Position, WhenFull
 from streamvisor.sse import Event
-from tests.conftest import BlockerHandle, CollectorHandle, wait_until
+from tests.support.actors import BlockerHandle, CollectorHandle
 from tests.support.flow import DEADLINE, FakeControl, Spawner, make_events, pos
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

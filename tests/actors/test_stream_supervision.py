@@ -23,7 +23,8 @@ from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
 from streamvisor.states import StreamState
-from tests.conftest import BlockerHandle, CollectorHandle, wait_until
+from tests.support.actors import BlockerHandle, CollectorHandle
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

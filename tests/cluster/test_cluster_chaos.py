@@ -26,9 +26,9 @@ import pytest
 from streamvisor.cluster.balance import instance_name
 from streamvisor.cluster.scripts import Keys
 from streamvisor.demo.source import DemoSource
-from tests.cluster.conftest import RedisServer
-from tests.conftest import wait_until
 from tests.support.daemon import DaemonProcess, write_config
+from tests.support.redis_server import RedisServer
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(90)
 

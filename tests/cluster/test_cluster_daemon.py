@@ -15,8 +15,8 @@ from streamvisor.cluster.scripts import Keys
 from streamvisor.config.load import load_config
 from streamvisor.daemon.run import Daemon
 from streamvisor.demo.source import DemoSource
-from tests.cluster.conftest import RedisServer
 from tests.support.daemon import free_port, running_daemon, write_config
+from tests.support.redis_server import RedisServer
 
 K = Keys("solo:")
 STREAMS = ("alpha", "beta", "gamma")

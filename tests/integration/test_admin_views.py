@@ -16,7 +16,7 @@ import pytest
 from streamvisor.daemon.admin import AdminServer
 from streamvisor.sse import Decoder, Event
 from streamvisor.views.ringlog import RingLogHandler
-from tests.conftest import wait_until
+from tests.support.wait import wait_until
 
 TIMEOUT = 5.0
 TOKEN = "t0k-3n_for.tests"

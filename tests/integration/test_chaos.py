@@ -12,7 +12,7 @@ from streamvisor.demo.source import Chaos, DemoSource
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
-from tests.conftest import CollectorHandle
+from tests.support.actors import CollectorHandle
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -18,7 +18,7 @@ from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.upstream.connection import MAX_RESPONSE_HEADERS, Connection
 from streamvisor.upstream.connector import HTTPConnector
-from tests.conftest import CollectorHandle, wait_until
+from tests.support.actors import CollectorHandle
 from tests.support.daemon import running_daemon
 from tests.support.sse_server import (
     Close,
@@ -32,6 +32,7 @@ from tests.support.sse_server import (
     redirect,
 )
 from tests.support.tail import run_tail
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(30)
 

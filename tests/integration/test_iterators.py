@@ -14,9 +14,9 @@ import pytest
 
 import streamvisor
 from streamvisor.policy.backoff import BackoffPolicy
-from tests.conftest import wait_until
 from tests.support.burst_server import BurstServer
 from tests.support.sse_server import Close, Headers, Hold, Send, SSEServer, Status
+from tests.support.wait import wait_until
 
 DEADLINE = 30.0
 FAST = BackoffPolicy(initial=0.01, max=0.05, jitter=0.0)

@@ -11,8 +11,8 @@ import pytest
 from streamvisor.api.facade import Streamvisor
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
-from tests.conftest import wait_until
 from tests.support.sse_server import SSEServer, Status
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,9 +13,9 @@ from streamvisor.demo.source import DemoSource
 from streamvisor.relay import RelayConfig, RelayServer
 from streamvisor.relay.history_sqlite import HistoryError, SQLiteHistory
 from streamvisor.sse import Event
-from tests.conftest import wait_until
 from tests.support.daemon import running_daemon, write_config
 from tests.support.relay import ClientPool, seqs
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

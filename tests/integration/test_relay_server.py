@@ -13,8 +13,8 @@ import pytest
 
 from streamvisor.relay import RelayConfig, RelayServer
 from streamvisor.sse import Event
-from tests.conftest import wait_until
 from tests.support.relay import ClientPool, gap_data, running_relay
+from tests.support.wait import wait_until
 
 
 @pytest.fixture

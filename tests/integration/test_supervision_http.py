@@ -18,7 +18,7 @@ from streamvisor.api.facade import Streamvisor
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
-from tests.conftest import BlockerHandle, CollectorHandle, wait_until
+from tests.support.actors import BlockerHandle, CollectorHandle
 from tests.support.sse_server import (
     Close,
     Headers,
@@ -31,6 +31,7 @@ from tests.support.sse_server import (
     WaitFor,
     redirect,
 )
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

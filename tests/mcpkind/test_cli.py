@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from streamvisor.cli.main import main
-from tests.conftest import wait_until
 from tests.support.mcp_fake import FakeMcp
+from tests.support.wait import wait_until
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from streamvisor.api.facade import Streamvisor
-from tests.conftest import CollectorHandle, wait_until
+from tests.support.actors import CollectorHandle
 from tests.support.mcp_fake import FakeMcp
 from tests.support.mcpkind import data, mcp_spec, of, seqs
+from tests.support.wait import wait_until
 
 
 @pytest.fixture

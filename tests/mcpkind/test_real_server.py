@@ -14,10 +14,11 @@ pytest.importorskip("mcp")
 
 from streamvisor.api.facade import Streamvisor
 from streamvisor.upstream.mcp.jsonrpc import McpCallError
-from tests.conftest import CollectorHandle, wait_until
+from tests.support.actors import CollectorHandle
 from tests.support.mcp_real import RealServer
 from tests.support.mcpkind import data, mcp_spec, of, seqs
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.wait import wait_until
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from streamvisor.sinks.file import read_jsonl
-from tests.conftest import wait_until
+from tests.support.wait import wait_until
 
 STARTUP_DEADLINE = 10.0
 STOP_DEADLINE = 15.0

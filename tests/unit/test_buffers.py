@@ -23,8 +23,8 @@ from streamvisor.buffers import DiskBuffer, MemoryBuffer, SinkBuffer, event_byte
 from streamvisor.checkpoint.store import CheckpointError
 from streamvisor.policy.flow import START, BufferSettings, Position, WhenFull
 from streamvisor.sse import Event
-from tests.conftest import wait_until
 from tests.support.flow import DEADLINE, FakeControl, Spawner, make_events, pos
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 

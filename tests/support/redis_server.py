@@ -1,17 +1,23 @@
-"""A real ``redis-server`` for the cluster tests.
+"""A real ``redis-server`` for the tests of the cluster mode, the Redis checkpoint store and
+the ``redis_streams`` sink.
 
-One server per test session on a free loopback port, persistence off (``--save ""
---appendonly no``); it is ready once it answers PING (deadline), and it is stopped by its PID
-(SIGTERM, then SIGKILL) however the session ends. Each test starts from an empty database.
-Without ``redis-server`` on PATH the tests skip, except under CI (``CI`` set), where
-``.ci/run`` installs it and a missing server is a failure.
+One server per test session, listening on a Unix socket in the session's temporary folder
+(``--port 0`` turns TCP off: redis-server cannot bind TCP port 0 and report the port, and a
+socket path cannot be taken by anyone else, so there is no free-port race), persistence off
+(``--save "" --appendonly no``). It is ready once it answers PING (deadline), and it is
+stopped by its PID (SIGTERM, then SIGKILL) however the session ends. Each test starts from an
+empty database. Without ``redis-server`` on PATH (or the ``redis`` package) the tests that
+use it skip, except under CI (``CI`` set), where ``.ci/run`` installs it and a missing server
+is a failure.
+
+The fixtures (``redis_server``, ``redis_url``, ``rclient``) are registered in
+``tests/conftest.py``, so that the session shares one server whatever folder a test is in.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,33 +27,30 @@ from typing import Any
 
 import pytest
 
-redis = pytest.importorskip("redis")
-
 READY_DEADLINE = 10.0
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+def _redis() -> Any:
+    """The ``redis`` package (skips the test without it)."""
+    return pytest.importorskip("redis")
 
 
 @dataclass
 class RedisServer:
-    """A running ``redis-server``: its process, port and URL."""
+    """A running ``redis-server``: its process and the path of its Unix socket."""
 
     proc: subprocess.Popen[bytes]
-    port: int
+    socket_path: Path
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The server's URL (database 0)."""
+        return f"unix://{self.socket_path}?db=0"
 
     def client(self, **kwargs: Any) -> Any:
         """A new ``redis.Redis`` on this server (decoded responses unless told otherwise)."""
         kwargs.setdefault("decode_responses", True)
-        return redis.Redis.from_url(self.url, **kwargs)
+        return _redis().Redis.from_url(self.url, **kwargs)
 
     def cpu_seconds(self) -> float:
         """User + system CPU the server has used so far (from /proc/PID/stat)."""
@@ -56,22 +59,24 @@ class RedisServer:
 
 
 def start_redis(workdir: Path) -> RedisServer:
-    """Start ``redis-server`` on a free loopback port and wait for PING (or fail)."""
+    """Start ``redis-server`` on a Unix socket in ``workdir`` and wait for PING (or fail)."""
+    _redis()
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is not installed (.ci/run installs it)")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    for _ in range(3):  # a port free a moment ago may be taken in between: try another
-        port = _free_port()
-        log = open(workdir / f"redis-{port}.log", "wb")  # noqa: SIM115 (closed below)
+    socket_path = workdir / "redis.sock"
+    with open(workdir / "redis.log", "wb") as log:
         proc = subprocess.Popen(
             [
                 binary,
-                "--bind",
-                "127.0.0.1",
                 "--port",
-                str(port),
+                "0",
+                "--unixsocket",
+                str(socket_path),
+                "--unixsocketperm",
+                "700",
                 "--save",
                 "",
                 "--appendonly",
@@ -82,17 +87,19 @@ def start_redis(workdir: Path) -> RedisServer:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        log.close()
-        server = RedisServer(proc, port)
-        if _wait_ready(server):
-            return server
+    server = RedisServer(proc, socket_path)
+    if not _wait_ready(server):
         stop_redis(server)
-    pytest.fail("redis-server did not answer PING within the deadline")
+        log_tail = (workdir / "redis.log").read_text(errors="replace")[-2000:]
+        pytest.fail(f"redis-server did not answer PING within the deadline\n{log_tail}")
+    return server
 
 
 def _wait_ready(server: RedisServer) -> bool:
+    redis = _redis()
     deadline = time.monotonic() + READY_DEADLINE
     client = server.client(socket_timeout=1.0, socket_connect_timeout=1.0)
+    pause = 0.01
     try:
         while time.monotonic() < deadline:
             if server.proc.poll() is not None:
@@ -101,7 +108,7 @@ def _wait_ready(server: RedisServer) -> bool:
                 if client.ping():
                     return True
             except redis.RedisError:
-                time.sleep(0.01)
+                time.sleep(pause)  # a separate process: nothing to wait on but its socket
         return False
     finally:
         client.close()
