@@ -17,6 +17,7 @@ import pytest
 from streamvisor.api.facade import Streamvisor
 from streamvisor.spec import StreamSpec
 from tests.support.actors import BlockerHandle, CollectorHandle
+from tests.support.flow import Spawner
 from tests.support.redis_server import rclient, redis_server, redis_url  # noqa: F401 (fixtures)
 from tests.support.sse_server import SSEServer
 from tests.support.wait import wait_until
@@ -103,3 +104,11 @@ def make_sv() -> Iterator[Callable[..., Streamvisor]]:
     finally:
         for sv in made:
             sv.stop(timeout=THREAD_EXIT_DEADLINE)
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawner]:
+    """Run blocking calls in threads; each is abandoned (through its control) and joined at
+    the end of the test."""
+    with Spawner() as spawner:
+        yield spawner

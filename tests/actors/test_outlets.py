@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,6 @@ from tests.support.flow import DEADLINE, FakeControl, Spawner, make_events, pos
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def spawn() -> Iterator[Spawner]:
-    with Spawner() as spawner:
-        yield spawner
 
 
 def actor_outlet(

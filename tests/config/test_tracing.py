@@ -6,18 +6,19 @@ import pytest
 
 from streamvisor.config.load import AdminConfig
 from streamvisor.config.tracing import TracingConfig
-from tests.unit.test_config import STREAM, _errors, _parse, _warnings
+from tests.support import config as cfg
+from tests.support.config import STREAM
 
 
 def test_admin_token_is_read_kept_secret_and_hidden_from_repr() -> None:
-    config = _parse(STREAM + "admin: {listen: '127.0.0.1:0', token: s3cr3t-t0ken}\n")
+    config = cfg.parse(STREAM + "admin: {listen: '127.0.0.1:0', token: s3cr3t-t0ken}\n")
     assert config.admin == AdminConfig(host="127.0.0.1", port=0, token="s3cr3t-t0ken")
     assert "s3cr3t-t0ken" in config.secrets
     assert "s3cr3t-t0ken" not in repr(config.admin)
 
 
 def test_admin_token_from_the_environment_is_interpolated() -> None:
-    config = _parse(
+    config = cfg.parse(
         STREAM + "admin: {listen: '127.0.0.1:0', token: '${ADMIN_TOKEN}'}\n",
         {"ADMIN_TOKEN": "from-env-123"},
     )
@@ -35,22 +36,22 @@ def test_admin_token_from_the_environment_is_interpolated() -> None:
     ],
 )
 def test_a_non_loopback_listener_without_a_token_is_a_warning(admin: str, warned: bool) -> None:
-    warnings = _warnings(STREAM + f"admin: {admin}\n")
+    warnings = cfg.warnings(STREAM + f"admin: {admin}\n")
     assert len(warnings) == int(warned)
     if warned:
         assert "admin.token is not set" in warnings[0]
 
 
 def test_an_empty_admin_token_is_an_error() -> None:
-    assert _errors(STREAM + "admin: {listen: '127.0.0.1:0', token: ''}\n") == [
+    assert cfg.errors(STREAM + "admin: {listen: '127.0.0.1:0', token: ''}\n") == [
         "config.yaml:4: admin.token: must not be empty"
     ]
 
 
 def test_tracing_is_off_without_the_section_and_defaults_to_otlp_with_it() -> None:
-    assert _parse(STREAM).tracing is None
-    assert _parse(STREAM + "tracing: {}\n").tracing == TracingConfig()
-    config = _parse(
+    assert cfg.parse(STREAM).tracing is None
+    assert cfg.parse(STREAM + "tracing: {}\n").tracing == TracingConfig()
+    config = cfg.parse(
         STREAM + "tracing: {exporter: otlp, endpoint: 'http://127.0.0.1:4318/v1/traces', "
         "service_name: ingest}\n"
     )
@@ -69,19 +70,19 @@ def test_tracing_is_off_without_the_section_and_defaults_to_otlp_with_it() -> No
     ],
 )
 def test_bad_tracing_settings_are_errors_with_their_line(section: str, message: str) -> None:
-    errors = _errors(STREAM + f"tracing: {section}\n")
+    errors = cfg.errors(STREAM + f"tracing: {section}\n")
     assert len(errors) == 1
     assert errors[0].startswith("config.yaml:4: " + message)
 
 
 def test_the_tracing_endpoint_password_is_a_secret_and_hidden_from_repr() -> None:
-    config = _parse(STREAM + "tracing: {endpoint: 'https://u:pw-9x7@collector/v1/traces'}\n")
+    config = cfg.parse(STREAM + "tracing: {endpoint: 'https://u:pw-9x7@collector/v1/traces'}\n")
     assert "pw-9x7" in config.secrets
     assert "pw-9x7" not in repr(config.tracing)
 
 
 def test_tracing_without_the_otel_extra_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("streamvisor.config.tracing.otel_installed", lambda: False)
-    warnings = _warnings(STREAM + "tracing: {exporter: console}\n")
+    warnings = cfg.warnings(STREAM + "tracing: {exporter: console}\n")
     assert len(warnings) == 1
     assert "streamvisor[otel]" in warnings[0]

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from streamvisor.config.load import Config, ConfigErrors, parse_config
+from streamvisor.config.load import Config, parse_config
 from streamvisor.relay.settings import RelayConfig
+from tests.support import config as cfg
+from tests.support.config import BASE_DIR
 
-BASE_DIR = os.path.abspath("/cfg")
 STREAMS = """\
 streams:
   - {name: a, url: "http://127.0.0.1:8000/a"}
@@ -20,14 +21,11 @@ streams:
 
 
 def parse(relay: str, environ: dict[str, str] | None = None) -> Config:
-    text = STREAMS + textwrap.dedent(relay).lstrip("\n")
-    return parse_config(text, source="c.yaml", base_dir=BASE_DIR, environ=environ or {})
+    return cfg.parse(STREAMS + textwrap.dedent(relay).lstrip("\n"), environ, source="c.yaml")
 
 
 def errors(relay: str) -> list[str]:
-    with pytest.raises(ConfigErrors) as info:
-        parse(relay)
-    return [error.format() for error in info.value.errors]
+    return cfg.errors(STREAMS + textwrap.dedent(relay).lstrip("\n"), source="c.yaml")
 
 
 def test_without_a_relay_section_there_is_no_relay() -> None:

@@ -3,19 +3,13 @@ good files become the right values; each bad one reports exactly its problem wit
 
 from __future__ import annotations
 
-import os
-import textwrap
-
 import pytest
 
 from streamvisor.cluster.settings import DEFAULT_FIELDS, ClusterConfig, RedisStreamsOptions
-from streamvisor.config.load import CheckpointConfig, Config, ConfigErrors, parse_config
+from streamvisor.config.load import CheckpointConfig
+from tests.support import config as cfg
+from tests.support.config import STREAM
 
-STREAM = """\
-streams:
-  - name: a
-    url: http://127.0.0.1:8000/events
-"""
 CLUSTER = """\
 cluster:
   redis: redis://127.0.0.1:6379/0
@@ -24,23 +18,8 @@ checkpoint:
 """
 
 
-def _parse(text: str, environ: dict[str, str] | None = None) -> Config:
-    return parse_config(
-        textwrap.dedent(text),
-        source="c.yaml",
-        base_dir=os.path.abspath("/cfg"),
-        environ=environ or {},
-    )
-
-
-def _errors(text: str) -> list[str]:
-    with pytest.raises(ConfigErrors) as info:
-        _parse(text)
-    return [error.format() for error in info.value.errors]
-
-
 def test_a_full_cluster_config_becomes_these_values() -> None:
-    config = _parse(
+    config = cfg.parse(
         STREAM
         + """\
 cluster:
@@ -97,7 +76,7 @@ sinks:
 
 
 def test_defaults_of_the_cluster_and_the_sink() -> None:
-    config = _parse(
+    config = cfg.parse(
         STREAM + CLUSTER + "sinks:\n  - {name: r, type: redis_streams, redis: 'redis://h'}\n"
     )
     assert config.cluster == ClusterConfig(redis="redis://127.0.0.1:6379/0")
@@ -109,7 +88,7 @@ def test_defaults_of_the_cluster_and_the_sink() -> None:
 
 
 def test_the_redis_store_works_without_cluster_mode_given_a_url() -> None:
-    config = _parse(STREAM + "checkpoint: {store: redis, redis: 'redis://127.0.0.1:1'}\n")
+    config = cfg.parse(STREAM + "checkpoint: {store: redis, redis: 'redis://127.0.0.1:1'}\n")
     assert config.cluster is None
     assert config.checkpoint is not None and config.checkpoint.redis == "redis://127.0.0.1:1"
 
@@ -229,7 +208,7 @@ def test_the_redis_store_works_without_cluster_mode_given_a_url() -> None:
     ],
 )
 def test_a_bad_cluster_config_reports_exactly_this_problem(text: str, expected: str) -> None:
-    assert _errors(text) == [expected]
+    assert cfg.errors(text, source="c.yaml") == [expected]
 
 
 @pytest.mark.parametrize(

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import textwrap
-
 import pytest
 
-from streamvisor.config.load import ConfigErrors, parse_config
+from streamvisor.config.load import ConfigErrors
 from streamvisor.spec import StreamSpec
-
-BASE_DIR = os.path.abspath("/cfg")
+from tests.support import config as cfg
 
 
 def parse(text: str) -> list[StreamSpec]:
-    config = parse_config(
-        textwrap.dedent(text).lstrip("\n"), source="c.yaml", base_dir=BASE_DIR, environ={}
-    )
-    return list(config.streams)
+    return list(cfg.parse(text, source="c.yaml").streams)
 
 
 def test_max_retry_after_is_a_backoff_key_with_a_default_of_one_hour() -> None:

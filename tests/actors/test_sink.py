@@ -131,12 +131,6 @@ class _Ping:
 
 
 @pytest.fixture
-def spawn() -> Iterator[Spawner]:
-    with Spawner() as spawner:
-        yield spawner
-
-
-@pytest.fixture
 def rigs() -> Iterator[Callable[..., Rig]]:
     made: list[Rig] = []
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import textwrap
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -12,42 +10,18 @@ import pytest
 from streamvisor.config.load import (
     AdminConfig,
     CheckpointConfig,
-    Config,
     ConfigErrors,
     SinkConfig,
     load_config,
-    parse_config,
 )
 from streamvisor.errors import ConfigError
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.policy.flow import BufferSettings, WhenFull
 from streamvisor.spec import BreakerPolicy
+from tests.support import config as cfg
+from tests.support.config import BASE_DIR, STREAM
 
 REPO = Path(__file__).resolve().parents[2]
-BASE_DIR = os.path.abspath("/cfg")
-STREAM = """\
-streams:
-  - name: a
-    url: http://127.0.0.1:8000/events
-"""
-
-
-def _text(text: str) -> str:
-    return textwrap.dedent(text).lstrip("\n")
-
-
-def _parse(text: str, environ: Mapping[str, str] | None = None) -> Config:
-    return parse_config(_text(text), source="config.yaml", base_dir=BASE_DIR, environ=environ or {})
-
-
-def _errors(text: str, environ: Mapping[str, str] | None = None) -> list[str]:
-    with pytest.raises(ConfigErrors) as info:
-        _parse(text, environ)
-    return [error.format() for error in info.value.errors]
-
-
-def _warnings(text: str, environ: Mapping[str, str] | None = None) -> list[str]:
-    return [warning.format() for warning in _parse(text, environ).warnings]
 
 
 # -- good configs -----------------------------------------------------------------------
@@ -99,7 +73,7 @@ admin: {listen: "[::1]:0"}
 
 
 def test_a_good_config_becomes_the_right_objects() -> None:
-    config = _parse(GOOD, {"TOKEN": "tok-12345", "WINDOW": "128"})
+    config = cfg.parse(GOOD, {"TOKEN": "tok-12345", "WINDOW": "128"})
 
     ticker, orders = config.streams
     assert ticker.name == "ticker"
@@ -158,7 +132,7 @@ def test_a_good_config_becomes_the_right_objects() -> None:
 
 
 def test_a_minimal_config_gets_every_default() -> None:
-    config = _parse(STREAM)
+    config = cfg.parse(STREAM)
     (stream,) = config.streams
     assert (stream.method, stream.read_timeout, stream.backoff) == ("GET", 60.0, BackoffPolicy())
     assert config.sinks == ()
@@ -213,13 +187,13 @@ def test_load_config_reads_os_environ_when_no_environ_is_given(
 def test_interpolation_expands_variables_inside_string_values(
     value: str, environ: dict[str, str], expected: str
 ) -> None:
-    config = _parse(STREAM + f'    last_event_id: "{value}"\n', environ)
+    config = cfg.parse(STREAM + f'    last_event_id: "{value}"\n', environ)
     assert config.streams[0].last_event_id == expected
 
 
 def test_interpolated_strings_are_coerced_to_numbers_and_booleans() -> None:
     text = STREAM + "    read_timeout: ${RT}\n    max_redirects: ${MR}\n    enabled: ${ON}\n"
-    (stream,) = _parse(text, {"RT": " 30 ", "MR": "3", "ON": "no"}).streams
+    (stream,) = cfg.parse(text, {"RT": " 30 ", "MR": "3", "ON": "no"}).streams
     assert (stream.read_timeout, stream.max_redirects, stream.enabled) == (30.0, 3, False)
 
 
@@ -233,7 +207,7 @@ def test_yaml_merge_keys_and_anchors_are_understood() -> None:
       - <<: *base
         name: b
     """
-    streams = _parse(text).streams
+    streams = cfg.parse(text).streams
     assert [(s.name, s.url, s.read_timeout) for s in streams] == [
         ("a", "http://127.0.0.1:8000/a", 30.0),
         ("b", "http://127.0.0.1:8000/a", 30.0),
@@ -244,7 +218,7 @@ def test_a_rate_limit_burst_defaults_to_the_rate_rounded_up() -> None:
     text = (
         STREAM + "sinks:\n  - {name: h, type: webhook, url: 'http://h/', rate_limit: {rate: 0.2}}\n"
     )
-    (sink,) = _parse(text).sinks
+    (sink,) = cfg.parse(text).sinks
     assert (sink.rate, sink.burst) == (0.2, 1)
 
 
@@ -253,7 +227,7 @@ def test_sink_repr_masks_credentials() -> None:
         "sinks:\n  - {name: h, type: webhook, url: 'http://u:pa55w0rd@h/',"
         " headers: {Authorization: Bearer zzz-token}}\n"
     )
-    shown = repr(_parse(text).sinks[0])
+    shown = repr(cfg.parse(text).sinks[0])
     assert "pa55w0rd" not in shown
     assert "zzz-token" not in shown
 
@@ -577,7 +551,7 @@ BAD = [
 
 @pytest.mark.parametrize(("text", "expected"), BAD)
 def test_a_bad_config_reports_exactly_this_problem(text: str, expected: str) -> None:
-    assert _errors(text) == [expected]
+    assert cfg.errors(text) == [expected]
 
 
 def test_every_problem_is_reported_at_once_in_line_order() -> None:
@@ -593,7 +567,7 @@ def test_every_problem_is_reported_at_once_in_line_order() -> None:
     admin: {listen: nowhere}
     shutdown_timeout: soon
     """
-    assert _errors(text) == [
+    assert cfg.errors(text) == [
         "config.yaml:4: streams[0].read_timeout: expected a number, got 'sixty'",
         "config.yaml:5: streams[1].name: duplicate stream name 'a' (first at line 2)",
         "config.yaml:6: streams[1].url: expected an http:// or https:// URL, got 'gopher://x'",
@@ -606,7 +580,7 @@ def test_every_problem_is_reported_at_once_in_line_order() -> None:
 
 def test_config_errors_str_lists_every_problem_one_per_line() -> None:
     with pytest.raises(ConfigErrors) as info:
-        _parse(STREAM + "    read_timeout: x\n    connect_timeout: y\n")
+        cfg.parse(STREAM + "    read_timeout: x\n    connect_timeout: y\n")
     error = info.value
     assert isinstance(error, ConfigError)
     assert str(error).splitlines() == [e.format() for e in error.errors]
@@ -615,25 +589,25 @@ def test_config_errors_str_lists_every_problem_one_per_line() -> None:
 
 def test_a_bad_default_is_reported_once_at_its_own_line() -> None:
     text = "defaults:\n  read_timeout: sixty\n" + STREAM + "  - name: b\n    url: http://h/\n"
-    assert _errors(text) == [
+    assert cfg.errors(text) == [
         "config.yaml:2: defaults.read_timeout: expected a number, got 'sixty'",
     ]
 
 
 def test_a_bad_default_is_reported_even_when_every_stream_overrides_it() -> None:
     text = "defaults:\n  backoff: {jitter: 2}\n" + STREAM + "    backoff: {jitter: 0.1}\n"
-    assert _errors(text) == [
+    assert cfg.errors(text) == [
         "config.yaml:2: defaults.backoff.jitter: must be between 0 and 1, got 2",
     ]
 
 
 def test_defaults_are_not_checked_against_each_other_before_streams_complete_them() -> None:
     text = "defaults:\n  backoff: {initial: 45}\n" + STREAM + "    backoff: {max: 90}\n"
-    assert _parse(text).streams[0].backoff == BackoffPolicy(initial=45, max=90)
+    assert cfg.parse(text).streams[0].backoff == BackoffPolicy(initial=45, max=90)
 
 
 def test_a_header_value_line_break_is_rejected_without_showing_the_value() -> None:
-    errors = _errors(STREAM + "    headers: {X-Trace: '${TRACE}'}\n", {"TRACE": "a\r\nEvil: 1"})
+    errors = cfg.errors(STREAM + "    headers: {X-Trace: '${TRACE}'}\n", {"TRACE": "a\r\nEvil: 1"})
     assert errors == [
         "config.yaml:4: streams[0].headers.X-Trace: header value must not contain line breaks"
     ]
@@ -703,7 +677,7 @@ def test_secrets_never_appear_in_errors_or_warnings() -> None:
     """
     environ = {"API_TOKEN": SECRET_TOKEN, "HOOK_PASSWORD": URL_PASSWORD + "-2"}
     with pytest.raises(ConfigErrors) as info:
-        _parse(text, environ)
+        cfg.parse(text, environ)
     output = str(info.value)
     assert len(info.value.errors) >= 10
     assert "'***'" in output
@@ -719,7 +693,7 @@ def test_secrets_never_appear_in_warnings() -> None:
         "sinks:\n  - {name: s, type: stdout, streams: [b]}\n"
         "admin: {listen: '${ADMIN_SECRET}'}\n"
     )
-    warnings = _warnings(text, environ)
+    warnings = cfg.warnings(text, environ)
     assert len(warnings) == 3
     assert "config.yaml:2: streams[0]: no sink takes the events of stream '***'" in warnings
     for secret in (SECRET_TOKEN, "10.1.2.3"):
@@ -733,7 +707,7 @@ def test_config_secrets_collect_header_url_and_env_secrets() -> None:
         )
         + '    headers: {X-Api-Key: literal-key, Accept: text/plain}\n    body: "${DB_PASSWORD}"\n'
     )
-    secrets = _parse(text, {"DB_PASSWORD": "dbpass1"}).secrets
+    secrets = cfg.parse(text, {"DB_PASSWORD": "dbpass1"}).secrets
     assert {"urlpass1", "qkey1", "literal-key", "dbpass1"} <= secrets
     assert "text/plain" not in secrets
 
@@ -743,7 +717,7 @@ def test_config_secrets_collect_header_url_and_env_secrets() -> None:
 
 def test_an_unreachable_restart_limit_is_a_warning() -> None:
     text = STREAM + "    max_restarts: {count: 20, within: 60}\n"
-    assert _warnings(text) == [
+    assert cfg.warnings(text) == [
         "config.yaml:4: streams[0].max_restarts: 20 restarts within 60s cannot be reached by "
         "failing connections with this backoff (at most 7 fit); it only catches crash loops "
         "and rapid reconnects"
@@ -752,7 +726,7 @@ def test_an_unreachable_restart_limit_is_a_warning() -> None:
 
 def test_an_unreachable_restart_limit_in_defaults_is_reported_for_each_stream() -> None:
     text = "defaults:\n  max_restarts: {count: 20}\n" + STREAM + "  - {name: b, url: 'http://h/'}\n"
-    assert [w.split(": ", 2)[1] for w in _warnings(text)] == [
+    assert [w.split(": ", 2)[1] for w in cfg.warnings(text)] == [
         "streams[0].max_restarts",
         "streams[1].max_restarts",
     ]
@@ -768,11 +742,11 @@ def test_an_unreachable_restart_limit_in_defaults_is_reported_for_each_stream() 
     ],
 )
 def test_a_reachable_or_implicit_restart_limit_is_not_a_warning(extra: str) -> None:
-    assert _warnings(STREAM + extra) == []
+    assert cfg.warnings(STREAM + extra) == []
 
 
 def test_a_short_read_timeout_is_a_warning() -> None:
-    assert _warnings(STREAM + "    read_timeout: 2\n") == [
+    assert cfg.warnings(STREAM + "    read_timeout: 2\n") == [
         "config.yaml:4: streams[0].read_timeout: 2s is shorter than typical server heartbeats "
         "(15-30 s): quiet streams will be reconnected needlessly"
     ]
@@ -780,14 +754,14 @@ def test_a_short_read_timeout_is_a_warning() -> None:
 
 def test_a_stream_no_sink_takes_is_a_warning_only_when_there_are_sinks() -> None:
     two = STREAM + "  - {name: b, url: 'http://h/'}\n"
-    assert _warnings(two) == []
-    assert _warnings(two + "sinks:\n  - {name: s, type: stdout, streams: [a]}\n") == [
+    assert cfg.warnings(two) == []
+    assert cfg.warnings(two + "sinks:\n  - {name: s, type: stdout, streams: [a]}\n") == [
         "config.yaml:4: streams[1]: no sink takes the events of stream 'b'"
     ]
-    assert _warnings(two + "sinks:\n  - {name: s, type: stdout}\n") == []
+    assert cfg.warnings(two + "sinks:\n  - {name: s, type: stdout}\n") == []
     disabled = STREAM + "  - {name: b, url: 'http://h/', enabled: false}\n"
     disabled += "sinks:\n  - {name: s, type: stdout, streams: [a]}\n"
-    assert _warnings(disabled) == []
+    assert cfg.warnings(disabled) == []
 
 
 @pytest.mark.parametrize(
@@ -803,7 +777,7 @@ def test_a_stream_no_sink_takes_is_a_warning_only_when_there_are_sinks() -> None
     ],
 )
 def test_an_admin_listener_off_loopback_is_a_warning(listen: str, warned: bool) -> None:
-    warnings = _warnings(STREAM + f"admin: {{listen: {listen}}}\n")
+    warnings = cfg.warnings(STREAM + f"admin: {{listen: {listen}}}\n")
     assert len(warnings) == int(warned)
     if warned:
         assert warnings[0].startswith("config.yaml:4: admin.listen: ")
