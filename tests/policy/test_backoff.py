@@ -14,18 +14,7 @@ from streamvisor.policy.backoff import (
     max_failures_within,
     next_delay,
 )
-
-
-class FixedRandom(random.Random):
-    """A ``random.Random`` whose ``random()`` always returns the same value."""
-
-    def __init__(self, value: float) -> None:
-        super().__init__(0)
-        self.value = value
-
-    def random(self) -> float:
-        return self.value
-
+from tests.support.randoms import FixedRandom
 
 LOWEST = FixedRandom(0.0)  # no jitter taken off
 HIGHEST = FixedRandom(0.999999)  # nearly all the jitter taken off

@@ -11,18 +11,7 @@ from streamvisor.errors import ConnectError, EndOfStreamError, HTTPStatusError, 
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.policy.supervision import Kind, Outcome, RestartPolicy
 from streamvisor.spec import BreakerPolicy
-
-
-class FixedRandom(random.Random):
-    """``random()`` always returns ``value``: jitter becomes a known number."""
-
-    def __init__(self, value: float) -> None:
-        super().__init__(0)
-        self.value = value
-
-    def random(self) -> float:
-        return self.value
-
+from tests.support.randoms import FixedRandom
 
 EXACT = BackoffPolicy(initial=1.0, max=30.0, multiplier=2.0, jitter=0.0, reset_after=60.0)
 
