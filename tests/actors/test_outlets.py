@@ -26,7 +26,8 @@ from streamvisor.buffers import DiskBuffer, MemoryBuffer
 from streamvisor.policy.flow import START, BufferSettings, DropLog, Position, WhenFull
 from streamvisor.sse import Event
 from tests.support.actors import BlockerHandle, CollectorHandle
-from tests.support.flow import DEADLINE, FakeControl, Spawner, make_events, pos
+from tests.support.events import make_events
+from tests.support.flow import DEADLINE, FakeControl, Spawner, pos
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)

@@ -24,7 +24,8 @@ from streamvisor.checkpoint.store import CheckpointError
 from streamvisor.policy.flow import START, BufferSettings, Position
 from streamvisor.sinks.base import SinkError
 from streamvisor.sse import Event
-from tests.support.flow import DEADLINE, FakeControl, Spawner, make_events, pos
+from tests.support.events import make_events
+from tests.support.flow import DEADLINE, FakeControl, Spawner, pos
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -16,7 +16,8 @@ from streamvisor.buffers import DiskBuffer
 from streamvisor.checkpoint.store import CheckpointError
 from streamvisor.policy.flow import BufferSettings, WhenFull
 from tests.support.buffers import Drops, drain, put, record, taken_ids
-from tests.support.flow import DEADLINE, FakeControl, Spawner, make_events
+from tests.support.events import make_events
+from tests.support.flow import DEADLINE, FakeControl, Spawner
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -112,7 +113,8 @@ _CRASH_SCRIPT = textwrap.dedent(
     import os, signal, sys
     from streamvisor.buffers import DiskBuffer
     from streamvisor.policy.flow import BufferSettings, Position
-    from tests.support.flow import FakeControl, make_events
+    from tests.support.events import make_events
+    from tests.support.flow import FakeControl
 
     buffer = DiskBuffer(sys.argv[1], BufferSettings.disk())
     for first in range(1, 200, 10):

@@ -10,7 +10,8 @@ import pytest
 from streamvisor.buffers import MemoryBuffer, event_bytes
 from streamvisor.policy.flow import START, BufferSettings, Position, WhenFull
 from tests.support.buffers import Drops, drain, put, record, taken_ids
-from tests.support.flow import FakeControl, make_events, pos
+from tests.support.events import make_events
+from tests.support.flow import FakeControl, pos
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,6 +12,7 @@ import pytest
 
 from streamvisor.demo.source import DemoSource
 from tests.support.daemon import count_ids, free_port, ids_by_stream, running_daemon, write_config
+from tests.support.events import sse_block
 from tests.support.sse_server import Headers, Hold, Send, SSEServer
 
 
@@ -26,7 +27,7 @@ def source() -> Iterator[DemoSource]:
 
 
 def sse_events(first: int, last: int) -> bytes:
-    return b"".join(b"id: %d\nevent: tick\ndata: n%d\n\n" % (i, i) for i in range(first, last + 1))
+    return b"".join(sse_block(i, f"n{i}", "tick") for i in range(first, last + 1))
 
 
 def config(tmp_path: Path, admin_port: int, streams: list[dict[str, Any]]) -> dict[str, Any]:

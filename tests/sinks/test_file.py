@@ -10,15 +10,10 @@ import pytest
 
 from streamvisor.sinks import FileSink, SinkError, read_jsonl
 from streamvisor.sse import Event
+from tests.support.events import trades
 
 KEYS = ["stream", "id", "event", "data", "last_event_id", "received_at"]
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-def _events(n: int, stream: str = "ticker") -> list[Event]:
-    return [
-        Event(stream, str(i), "trade", f"price {i}", str(i), 1_700_000_000.0 + i) for i in range(n)
-    ]
 
 
 def test_each_event_becomes_one_json_line_with_exactly_the_contract_keys(
@@ -48,42 +43,42 @@ def test_each_event_becomes_one_json_line_with_exactly_the_contract_keys(
 def test_written_events_are_on_disk_before_close(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     sink = FileSink(str(path), fsync=True)
-    sink.write(_events(3))
-    assert read_jsonl(str(path)) == _events(3)
+    sink.write(trades(range(3)))
+    assert read_jsonl(str(path)) == trades(range(3))
     sink.close()
 
 
 def test_a_reopened_file_is_appended_to(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     first = FileSink(str(path))
-    first.write(_events(2))
+    first.write(trades(range(2)))
     first.close()
     second = FileSink(str(path))
-    second.write(_events(3)[2:])
+    second.write(trades(range(3))[2:])
     second.close()
-    assert read_jsonl(str(path)) == _events(3)
+    assert read_jsonl(str(path)) == trades(range(3))
 
 
 def test_a_torn_last_line_is_cut_off_and_the_file_stays_valid_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
-    good = _events(1)[0].to_json()
+    good = trades(range(1))[0].to_json()
     path.write_text(good + "\n" + '{"stream":"ticker","id":"1","da', encoding="utf-8")
     sink = FileSink(str(path))
-    sink.write(_events(3)[1:])
+    sink.write(trades(range(3))[1:])
     sink.close()
     text = path.read_text(encoding="utf-8")
     assert '"da\n' not in text and 'ticker","id":"1","da' not in text  # fragment gone
     assert [json.loads(line)["id"] for line in text.splitlines()] == ["0", "1", "2"]
-    assert read_jsonl(str(path)) == _events(3)
+    assert read_jsonl(str(path)) == trades(range(3))
 
 
 def test_a_line_torn_inside_a_multibyte_character_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_bytes('{"data":"caf\u00e9'.encode()[:-1])
     sink = FileSink(str(path))
-    sink.write(_events(1))
+    sink.write(trades(range(1)))
     sink.close()
-    assert read_jsonl(str(path)) == _events(1)
+    assert read_jsonl(str(path)) == trades(range(1))
 
 
 def test_unicode_is_written_as_utf8_and_read_back(tmp_path: Path) -> None:
@@ -101,14 +96,14 @@ def test_unicode_is_written_as_utf8_and_read_back(tmp_path: Path) -> None:
 def test_parent_folders_are_created(tmp_path: Path) -> None:
     path = tmp_path / "a" / "b" / "events.jsonl"
     sink = FileSink(str(path))
-    sink.write(_events(1))
+    sink.write(trades(range(1)))
     sink.close()
-    assert read_jsonl(str(path)) == _events(1)
+    assert read_jsonl(str(path)) == trades(range(1))
 
 
 def test_flush_interval_is_the_drivers_max_wait_and_stats_count(tmp_path: Path) -> None:
     sink = FileSink(str(tmp_path / "e.jsonl"), flush_interval=2.5)
-    sink.write(_events(4))
+    sink.write(trades(range(4)))
     sink.write([])
     assert (sink.name, sink.max_wait, sink.stats["delivered"]) == ("file", 2.5, 4)
     sink.close()
@@ -120,7 +115,7 @@ def test_close_is_idempotent_and_writes_after_close_fail(tmp_path: Path) -> None
     sink.close()
     sink.flush()
     with pytest.raises(SinkError, match="after close"):
-        sink.write(_events(1))
+        sink.write(trades(range(1)))
 
 
 def test_an_unopenable_path_raises_sink_error_with_the_path(tmp_path: Path) -> None:
@@ -133,7 +128,7 @@ def test_an_unopenable_path_raises_sink_error_with_the_path(tmp_path: Path) -> N
 
 def test_read_jsonl_skips_blank_invalid_and_non_object_lines(tmp_path: Path) -> None:
     path = tmp_path / "mixed.jsonl"
-    good = _events(2)
+    good = trades(range(2))
     path.write_text(
         "\n".join(["", good[0].to_json(), "not json", "[1, 2]", "42", good[1].to_json(), ""]),
         encoding="utf-8",
@@ -143,6 +138,6 @@ def test_read_jsonl_skips_blank_invalid_and_non_object_lines(tmp_path: Path) -> 
 
 def test_read_jsonl_ignores_extra_keys_such_as_dead_letter_errors(tmp_path: Path) -> None:
     path = tmp_path / "dead.jsonl"
-    record = _events(1)[0].to_dict() | {"error": "HTTP 400"}
+    record = trades(range(1))[0].to_dict() | {"error": "HTTP 400"}
     path.write_text(json.dumps(record) + "\n", encoding="utf-8")
-    assert read_jsonl(str(path)) == _events(1)
+    assert read_jsonl(str(path)) == trades(range(1))

@@ -15,14 +15,11 @@ from streamvisor.cluster.sink_scripts import SINK_WRITE
 from streamvisor.sinks.base import SinkError
 from streamvisor.sinks.redis_streams import RedisStreamsSink
 from streamvisor.sse import Event
+from tests.support.events import event
 from tests.support.fences import DictFence
 
 K = Keys("rs:")
 FIELDS = (("id", "id"), ("data", "data"), ("stream", "stream"), ("tok", "token"))
-
-
-def ev(stream: str, n: int, data: str | None = None, event: str = "message") -> Event:
-    return Event(stream, str(n), event, data or f"d{n}", str(n), 1_700_000_000.0)
 
 
 def options(url: str, **kw: Any) -> RedisStreamsOptions:
@@ -51,9 +48,9 @@ def test_plain_writes_take_one_command_per_chunk_and_map_fields(
     rclient: Any, redis_url: str
 ) -> None:
     sink = RedisStreamsSink(options(redis_url, maxlen=0), name="out", client=rclient)
-    sink.write([ev("a", 1), ev("b", 1), ev("a", 2, "x" * 200)])
+    sink.write([event("a", 1), event("b", 1), event("a", 2, data="x" * 200)])
     before = evalsha_calls(rclient)
-    sink.write([ev("a", n) for n in range(3, 503)])
+    sink.write([event("a", n) for n in range(3, 503)])
     assert evalsha_calls(rclient) - before == 1  # 500 events, one command
     entries = rclient.xrange("sse:a")
     assert [e[1]["id"] for e in entries[:2]] == ["1", "2"] and len(entries) == 502
@@ -68,7 +65,7 @@ def test_the_key_template_can_split_by_event_type_and_maxlen_trims(
     sink = RedisStreamsSink(
         options(redis_url, stream="s:{stream}:{event}", maxlen=100), client=rclient
     )
-    sink.write([ev("a", n, event="trade" if n % 2 else "quote") for n in range(1, 2001)])
+    sink.write([event("a", n, kind="trade" if n % 2 else "quote") for n in range(1, 2001)])
     assert 100 <= rclient.xlen("s:a:trade") < 1000
     assert 100 <= rclient.xlen("s:a:quote") < 1000
 
@@ -80,7 +77,7 @@ def test_fenced_writes_are_exactly_once_across_a_failover_and_reject_the_stale_o
     old = RedisStreamsSink(options(redis_url), name="out", client=rclient)
     old.attach(old_owner, K, checkpoints={"s"})
     old_owner.tokens["s"] = acquire(rclient, "s", old_owner.member)
-    old.write([ev("s", n) for n in range(1, 51)])
+    old.write([event("s", n) for n in range(1, 51)])
     assert rclient.hget(K.ckpt("s"), "last") == "50"  # the sink committed the checkpoint
 
     # The old owner pauses; its lease lapses and the new owner takes the stream over.
@@ -88,8 +85,8 @@ def test_fenced_writes_are_exactly_once_across_a_failover_and_reject_the_stale_o
     new_owner.tokens["s"] = acquire(rclient, "s", new_owner.member)
     new = RedisStreamsSink(options(redis_url), name="out", client=rclient)
     new.attach(new_owner, K, checkpoints={"s"})
-    new.write([ev("s", n) for n in range(46, 101)])  # the upstream replays 46..50
-    old.write([ev("s", n) for n in range(51, 61)])  # the paused owner wakes up and writes
+    new.write([event("s", n) for n in range(46, 101)])  # the upstream replays 46..50
+    old.write([event("s", n) for n in range(51, 61)])  # the paused owner wakes up and writes
 
     assert ids(rclient, "sse:s") == list(range(1, 101))
     tokens = [int(fields["tok"]) for _, fields in rclient.xrange("sse:s")]
@@ -107,7 +104,7 @@ def test_streams_not_held_are_not_written_and_shared_streams_leave_the_checkpoin
     sink = RedisStreamsSink(options(redis_url), name="out", client=rclient)
     sink.attach(fence, K, checkpoints=())  # other sinks take these streams too
     fence.tokens["held"] = acquire(rclient, "held", fence.member)
-    sink.write([ev("held", 1), ev("gone", 1), ev("held", 2)])
+    sink.write([event("held", 1), event("gone", 1), event("held", 2)])
     assert ids(rclient, "sse:held") == [1, 2]
     assert not rclient.exists("sse:gone")
     assert sink.not_owned == 1
@@ -124,10 +121,10 @@ def test_big_batches_go_in_chunks_of_500_events_over_many_streams(
     fence.tokens["t"] = acquire(rclient, "t", fence.member)
     ScriptRunner(rclient).load([SINK_WRITE])  # else the first call's NOSCRIPT counts too
     before = evalsha_calls(rclient)
-    sink.write([ev("s" if n % 10 else "t", n) for n in range(1, 2001)])
+    sink.write([event("s" if n % 10 else "t", n) for n in range(1, 2001)])
     assert evalsha_calls(rclient) - before == 4
     assert rclient.hget(K.ckpt("t"), "last") == "2000"
-    sink.write([ev("s", n) for n in range(1, 2001)])
+    sink.write([event("s", n) for n in range(1, 2001)])
     replayed_and_new = [n for n in range(1, 2001) if n % 10] + list(range(10, 2001, 10))
     assert ids(rclient, "sse:s") == replayed_and_new  # only the ids s had not written yet
     assert rclient.hget(K.ckpt("s"), "last") == "2000"
@@ -139,7 +136,7 @@ def test_an_unreachable_redis_is_retried_then_a_sink_error_without_the_password(
     sink = RedisStreamsSink(options(url), name="out", stop_event=stop)
     stop.set()  # no waiting between attempts in this test
     with pytest.raises(SinkError) as info:
-        sink.write([ev("a", 1)])
+        sink.write([event("a", 1)])
     assert "pw-s3cret" not in str(info.value) and "127.0.0.1:1" in str(info.value)
     sink.close()
 
@@ -184,7 +181,7 @@ def test_idmp_is_asked_for_from_redis_8_6_with_the_stream_and_id_digest(
     fake = FakeRedis(version)
     sink = RedisStreamsSink(options("redis://h", maxlen=10), client=fake)
     no_id = Event("a", None, "message", "no id", "7", 0.0)
-    sink.write([ev("a", 7, "seven"), no_id])
+    sink.write([event("a", 7, data="seven"), no_id])
     ((command, _sha, nkeys, key, maxlen, flag, fields, rows),) = fake.calls
     assert command == "EVALSHA"
     assert (nkeys, key, maxlen, flag) == (1, "sse:a", 10, idmp)

@@ -28,15 +28,9 @@ import responses
 from streamvisor.policy.redact import redact_url
 from streamvisor.sinks import SinkError, WebhookSink, read_jsonl
 from streamvisor.sse import Event
+from tests.support.events import trades
 
 URL = "http://hook.test/ingest"
-
-
-def _events(n: int, start: int = 0) -> list[Event]:
-    return [
-        Event("ticker", str(i), "trade", f"p{i}", str(i), 1_700_000_000.0 + i)
-        for i in range(start, start + n)
-    ]
 
 
 class FakeTime:
@@ -165,7 +159,7 @@ def test_every_event_is_accepted_exactly_once_or_dead_lettered(
         clock=fake.clock,
         rng=random.Random(7),
     )
-    events = _events(30)
+    events = trades(range(30))
     sink.write(events[:15])
     sink.write(events[15:])
     sink.close()
@@ -212,7 +206,7 @@ def test_setting_stop_event_during_a_retry_wait_dead_letters_everything_quickly(
     stopper.start()
     started = time.monotonic()
     try:
-        sink.write(_events(6))
+        sink.write(trades(range(6)))
     finally:
         stop.set()
         stopper.join(timeout=10)
@@ -237,7 +231,7 @@ def test_logs_and_dead_letters_carry_no_credentials(
         dead_letter=str(dead),
         sleep=fake.sleep,
     )
-    sink.write(_events(2))
+    sink.write(trades(range(2)))
     sink.close()
     assert len(receiver.requests) == 2
     assert receiver.requests[0]["headers"]["X-Api-Key"] == "key-secret"
@@ -255,7 +249,7 @@ def test_a_network_error_without_a_dead_letter_file_raises_sink_error(
     receiver.script.extend([("reset",), ("reset",)])
     sink = WebhookSink(receiver.url, retry_attempts=1, sleep=FakeTime().sleep)
     with pytest.raises(SinkError, match="no dead_letter file configured") as info:
-        sink.write(_events(3))
+        sink.write(trades(range(3)))
     sink.close()
     assert "network error" in str(info.value)
     assert sink.stats["failed"] == 3 and receiver.accepted == []
@@ -288,11 +282,11 @@ def test_a_status_no_retry_can_fix_is_dead_lettered_at_once(
     fake_http.post(URL, status=status)
     fake = FakeTime()
     sink = _sink(tmp_path, fake)
-    sink.write(_events(2))
+    sink.write(trades(range(2)))
     assert len(fake_http.calls) == 1 and fake.sleeps == []
     lines = [json.loads(x) for x in (tmp_path / "dead.jsonl").read_text().splitlines()]
     assert [line["error"] for line in lines] == [f"HTTP {status}"] * 2
-    assert [Event.from_dict(line) for line in lines] == _events(2)
+    assert [Event.from_dict(line) for line in lines] == trades(range(2))
 
 
 def test_a_redirect_is_not_followed_and_the_batch_is_dead_lettered(
@@ -301,7 +295,7 @@ def test_a_redirect_is_not_followed_and_the_batch_is_dead_lettered(
     fake_http.post(URL, status=302, headers={"Location": "http://hook.test/elsewhere"})
     fake_http.get("http://hook.test/elsewhere", status=200)
     sink = _sink(tmp_path, FakeTime())
-    sink.write(_events(1))
+    sink.write(trades(range(1)))
     assert len(fake_http.calls) == 1
     assert sink.stats["dead_lettered"] == 1 and sink.stats["delivered"] == 0
 
@@ -326,7 +320,7 @@ def test_server_errors_timeouts_429_and_network_errors_are_retried_until_deliver
     fake_http.post(URL, status=200)
     fake = FakeTime()
     sink = _sink(tmp_path, fake)
-    sink.write(_events(3))
+    sink.write(trades(range(3)))
     assert len(fake_http.calls) == 3 and len(fake.sleeps) == 2
     assert sink.stats["delivered"] == 3 and sink.stats["retried"] == 2
     assert not (tmp_path / "dead.jsonl").exists()
@@ -340,7 +334,7 @@ def test_retry_after_is_a_floor_under_the_backoff_delay(
     fake_http.post(URL, status=200)
     fake = FakeTime()
     sink = _sink(tmp_path, fake, retry_initial=0.5)
-    sink.write(_events(1))
+    sink.write(trades(range(1)))
     (delay,) = fake.sleeps
     assert max(floor, 0.5 * 0.7) <= delay <= max(floor * 1.1, 0.5)
 
@@ -351,12 +345,12 @@ def test_the_delay_grows_exponentially_and_the_batch_is_dead_lettered_after_the_
     fake_http.post(URL, status=503)
     fake = FakeTime()
     sink = _sink(tmp_path, fake, retry_initial=1.0, retry_max=5.0, retry_attempts=4)
-    sink.write(_events(1))
+    sink.write(trades(range(1)))
     assert len(fake_http.calls) == 5
     for delay, base in zip(fake.sleeps, [1.0, 2.0, 4.0, 5.0], strict=True):
         assert base * 0.7 <= delay <= base
     (record,) = read_jsonl(str(tmp_path / "dead.jsonl"))
-    assert record == _events(1)[0]
+    assert record == trades(range(1))[0]
 
 
 def test_the_request_is_a_json_array_of_event_dicts_with_the_configured_headers(
@@ -364,7 +358,7 @@ def test_the_request_is_a_json_array_of_event_dicts_with_the_configured_headers(
 ) -> None:
     fake_http.post(URL, status=204)
     sink = _sink(tmp_path, FakeTime(), headers={"X-Token": "t", "content-type": "text/plain"})
-    events = [*_events(1), Event("s", None, "message", "caf\u00e9 \u2603", None, 0.0)]
+    events = [*trades(range(1)), Event("s", None, "message", "caf\u00e9 \u2603", None, 0.0)]
     sink.write(events)
     request = fake_http.calls[0].request
     assert request.headers["Content-Type"] == "application/json"
@@ -378,7 +372,7 @@ def test_a_write_larger_than_max_batch_is_split_into_batches(
 ) -> None:
     fake_http.post(URL, status=200)
     sink = _sink(tmp_path, FakeTime(), max_batch=3)
-    sink.write(_events(10))
+    sink.write(trades(range(10)))
     sizes = [len(json.loads(call.request.body or b"")) for call in fake_http.calls]
     assert sizes == [3, 3, 3, 1]
 
@@ -395,7 +389,7 @@ def test_the_rate_limit_spaces_requests_on_the_injected_clock(
 
     fake_http.add_callback(responses.POST, URL, callback=accept)
     sink = _sink(tmp_path, fake, max_batch=1, rate=4.0, burst=2)
-    sink.write(_events(6))
+    sink.write(trades(range(6)))
     gaps = [round(b - a, 6) for a, b in itertools.pairwise(sent_at)]
     assert gaps == [0.0, 0.25, 0.25, 0.25, 0.25]
     assert fake.sleeps == pytest.approx([0.25] * 4)
@@ -410,7 +404,7 @@ def test_while_stopping_a_batch_gets_one_attempt_and_nothing_waits(
     stop.set()
     fake = FakeTime()
     sink = _sink(tmp_path, fake, max_batch=2, rate=1.0, burst=1, stop_event=stop)
-    sink.write(_events(6))
+    sink.write(trades(range(6)))
     assert len(fake_http.calls) == 2 and fake.sleeps == []
     assert sink.stats["delivered"] == 2
     dead = read_jsonl(str(tmp_path / "dead.jsonl"))
@@ -425,7 +419,7 @@ def test_an_unwritable_dead_letter_file_raises_sink_error(
     blocker.write_text("x")
     sink = _sink(tmp_path, FakeTime(), dead_letter=str(blocker / "dead.jsonl"))
     with pytest.raises(SinkError, match="neither delivered"):
-        sink.write(_events(1))
+        sink.write(trades(range(1)))
     assert sink.stats["failed"] == 1
 
 
@@ -439,7 +433,7 @@ def test_close_is_idempotent_and_leaves_a_given_session_open(
     sink.close()
     sink.close()
     with pytest.raises(SinkError, match="after close"):
-        sink.write(_events(1))
+        sink.write(trades(range(1)))
     assert session.post(URL).status_code == 200
     session.close()
 

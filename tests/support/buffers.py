@@ -8,7 +8,8 @@ from typing import Any
 
 from streamvisor.buffers import SinkBuffer
 from streamvisor.policy.flow import Position
-from tests.support.flow import FakeControl, make_events, pos
+from tests.support.events import make_events
+from tests.support.flow import FakeControl, pos
 
 Drops = list[tuple[str, int]]
 """``(stream, count)`` per ``on_drop`` call, in order."""

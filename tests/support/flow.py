@@ -1,4 +1,4 @@
-"""Helpers for the flow-control tests: a fake ``PauseControl``, event makers, and a spawner
+"""Helpers for the flow-control tests: a fake ``PauseControl``, positions, and a spawner
 that runs a blocking call (a ``put`` or an ``offer``) in a thread it always stops and joins.
 
 Rules: every wait has a deadline; a spawned call whose control is given is abandoned at the
@@ -8,7 +8,7 @@ end of the test, so a test that fails half-way never leaves a thread blocked.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -40,16 +40,6 @@ class FakeControl:
     def resume(self) -> None:
         self.resumes += 1
         self.resumed.set()
-
-
-def make_events(
-    stream: str, ids: Iterable[int], *, size: int = 8, kind: str = "message"
-) -> list[Event]:
-    """Events of ``stream`` with ids ``str(i)``, data of ``size`` characters per event."""
-    return [
-        Event(stream, str(i), kind, f"{i}:".ljust(size, "x"), str(i), received_at=1000.0 + i)
-        for i in ids
-    ]
 
 
 def pos(events: list[Event], seq: int) -> Position:
