@@ -8,7 +8,7 @@ everything a test starts is stopped in a ``finally``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import pykka
@@ -21,6 +21,7 @@ from tests.support.flow import Spawner
 from tests.support.redis_server import rclient, redis_server, redis_url  # noqa: F401 (fixtures)
 from tests.support.sse_server import SSEServer
 from tests.support.wait import wait_until
+from tests.support.webhooks import Answer, MakeReceiver, WebhookReceiver
 
 THREAD_EXIT_DEADLINE = 5.0
 
@@ -112,3 +113,21 @@ def spawn() -> Iterator[Spawner]:
     the end of the test."""
     with Spawner() as spawner:
         yield spawner
+
+
+@pytest.fixture
+def make_receiver() -> Iterator[MakeReceiver]:
+    """Start webhook receivers: ``make_receiver(plan=(), then=(200, {}))`` (see
+    ``tests/support/webhooks.py``); all are stopped at the end of the test."""
+    started: list[WebhookReceiver] = []
+
+    def make(plan: Iterable[Answer] = (), then: Answer = (200, {})) -> WebhookReceiver:
+        receiver = WebhookReceiver(plan, then).start()
+        started.append(receiver)
+        return receiver
+
+    try:
+        yield make
+    finally:
+        for receiver in started:
+            receiver.stop()

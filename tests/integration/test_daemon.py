@@ -17,13 +17,13 @@ import pytest
 from streamvisor.checkpoint.store import SQLiteCheckpointStore
 from streamvisor.demo.source import Chaos, DemoSource
 from tests.support.daemon import (
-    HangingReceiver,
     count_ids,
     free_port,
     ids_by_stream,
     running_daemon,
 )
 from tests.support.sse_server import Headers, Hold, Send, SSEServer, WaitFor
+from tests.support.webhooks import WebhookReceiver
 
 CHANNELS = ("alpha", "beta")
 # About three connections in four end badly, and half of the resumes replay old events.
@@ -199,7 +199,7 @@ def test_admin_endpoint_reports_health_readiness_streams_and_metrics_of_the_runn
 def test_sigterm_exits_0_within_shutdown_timeout_while_the_webhook_receiver_hangs(
     tmp_path: Path, source: DemoSource
 ) -> None:
-    receiver = HangingReceiver().start()
+    receiver = WebhookReceiver(then="hang").start()
     events, dead = tmp_path / "events.jsonl", tmp_path / "dead.jsonl"
     grace = 3.0
     port = free_port()
@@ -218,7 +218,7 @@ def test_sigterm_exits_0_within_shutdown_timeout_while_the_webhook_receiver_hang
     try:
         with running_daemon(tmp_path, config, admin_port=port) as d:
             d.wait_for(lambda: count_ids(events, "alpha") >= 100, "100 archived events")
-            d.wait_for(lambda: receiver.connections >= 1, "a webhook request in flight")
+            d.wait_for(receiver.got_request.is_set, "a webhook request in flight")
             started = time.monotonic()
             code = d.terminate(timeout=grace + 10)
             took = time.monotonic() - started

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.support.daemon import HangingReceiver, free_port, running_daemon
+from tests.support.daemon import free_port, running_daemon
 from tests.support.sse_server import SSEServer, Status
 from tests.support.tail import run_tail
+from tests.support.webhooks import MakeReceiver, WebhookReceiver
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -73,19 +74,15 @@ def source() -> Iterator[DemoSource]:
 
 
 @pytest.fixture
-def hanging() -> Iterator[HangingReceiver]:
-    receiver = HangingReceiver().start()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
+def hanging(make_receiver: MakeReceiver) -> WebhookReceiver:
+    return make_receiver(then="hang")  # never answers
 
 
 def daemon_config(
     tmp_path: Path,
     servers: dict[str, SSEServer],
     source: DemoSource,
-    hanging: HangingReceiver,
+    hanging: WebhookReceiver,
     port: int,
 ) -> dict[str, Any]:
     headers = {"Authorization": "Bearer ${SV_LEAK_TOKEN}", "X-Api-Key": API_KEY}
@@ -123,7 +120,7 @@ def test_failing_streams_leak_no_secret_into_logs_status_metrics_or_checkpoints(
     tmp_path: Path,
     servers: dict[str, SSEServer],
     source: DemoSource,
-    hanging: HangingReceiver,
+    hanging: WebhookReceiver,
 ) -> None:
     port = free_port()
     config = daemon_config(tmp_path, servers, source, hanging, port)
@@ -142,7 +139,7 @@ def test_failing_streams_leak_no_secret_into_logs_status_metrics_or_checkpoints(
             ),
             "failures to repeat and a checkpoint to be written",
         )
-        assert hanging.connections >= 1
+        assert hanging.requests
         for path in ("/streams", "/metrics"):
             status, body = d.get(path)
             assert status == 200

@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.support.daemon import WebhookReceiver, free_port, running_daemon
+from tests.support.daemon import free_port, running_daemon
 from tests.support.sse_server import SSEServer, Status
+from tests.support.webhooks import MakeReceiver, WebhookReceiver
 
 BEARER = "bearer-Zq81sEcReT-4417"
 URL_PASSWORD = "urlPw-9dK2sEcReT"
@@ -41,12 +42,8 @@ def source() -> Iterator[DemoSource]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    failing = WebhookReceiver(plan=[(500, {})] * 100_000).start()
-    try:
-        yield failing
-    finally:
-        failing.stop()
+def receiver(make_receiver: MakeReceiver) -> WebhookReceiver:
+    return make_receiver(then=(500, {}))  # fails every request
 
 
 def secret_config(

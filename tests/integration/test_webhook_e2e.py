@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.support.daemon import WebhookReceiver, free_port, ids_by_stream, running_daemon
+from tests.support.daemon import free_port, ids_by_stream, running_daemon
+from tests.support.webhooks import MakeReceiver, WebhookReceiver
 
 TOTAL = 300
 # Retries: 4 tries per batch. Ten 500s dead-letter two batches and wear the third down,
@@ -29,12 +30,8 @@ def source() -> Iterator[DemoSource]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver(PLAN).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def receiver(make_receiver: MakeReceiver) -> WebhookReceiver:
+    return make_receiver(PLAN)
 
 
 def test_every_event_reaches_the_recovering_receiver_exactly_once_or_the_dead_letter_file(

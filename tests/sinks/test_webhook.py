@@ -1,8 +1,9 @@
 """WebhookSink against a scripted local receiver (real sockets) and `responses` (statuses).
 
-The receiver binds 127.0.0.1 port 0, plays one scripted action per request (status with
-headers, connection reset, slow answer) and records what it accepted. Waits in the sink go
-through an injected fake sleep unless the test is about real interruption.
+The receiver (``tests/support/webhooks.py``) binds 127.0.0.1 port 0, plays one planned answer
+per request (status with headers, connection reset, no answer) and records what it accepted.
+Waits in the sink go through an injected fake sleep unless the test is about real
+interruption.
 """
 
 from __future__ import annotations
@@ -11,13 +12,9 @@ import itertools
 import json
 import logging
 import random
-import socket
-import struct
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,7 @@ from streamvisor.policy.redact import redact_url
 from streamvisor.sinks import SinkError, WebhookSink, read_jsonl
 from streamvisor.sse import Event
 from tests.support.events import trades
+from tests.support.webhooks import MakeReceiver, WebhookReceiver
 
 URL = "http://hook.test/ingest"
 
@@ -49,75 +47,9 @@ class FakeTime:
         return False
 
 
-# -- the scripted receiver -------------------------------------------------------------------
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.script: deque[tuple[Any, ...]] = deque()
-        self.lock = threading.Lock()
-        self.accepted: list[list[dict[str, Any]]] = []
-        self.requests: list[dict[str, Any]] = []
-        self.got_request = threading.Event()
-        self.release = threading.Event()
-        self.url = ""
-
-
-def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with receiver.lock:
-                action = receiver.script.popleft() if receiver.script else ("status", 200)
-                receiver.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": body}
-                )
-            receiver.got_request.set()
-            if action[0] == "reset":
-                self.connection.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                )
-                self.close_connection = True
-                return
-            if action[0] == "slow":  # never answers in time; not accepted
-                receiver.release.wait(timeout=10)
-                self.close_connection = True
-                return
-            status = action[1]
-            headers = action[2] if len(action) > 2 else {}
-            if 200 <= status < 300:
-                with receiver.lock:
-                    receiver.accepted.append(json.loads(body))
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    return Handler
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(rec))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    rec.url = f"http://127.0.0.1:{server.server_address[1]}/ingest"
-    try:
-        yield rec
-    finally:
-        rec.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        assert not thread.is_alive()
+def receiver(make_receiver: MakeReceiver) -> WebhookReceiver:
+    return make_receiver()
 
 
 def _ids(batches: list[list[dict[str, Any]]]) -> list[str]:
@@ -128,23 +60,23 @@ def _ids(batches: list[list[dict[str, Any]]]) -> list[str]:
 
 
 def test_every_event_is_accepted_exactly_once_or_dead_lettered(
-    receiver: Receiver, tmp_path: Path
+    receiver: WebhookReceiver, tmp_path: Path
 ) -> None:
-    receiver.script.extend(
+    receiver.plan.extend(
         [
-            ("status", 200),  # batch 1
-            ("status", 500),  # batch 2 ...
-            ("status", 429, {"Retry-After": "0"}),
-            ("status", 200),
-            ("reset",),  # batch 3 ...
-            ("status", 200),
-            ("slow",),  # batch 4 ...
-            ("status", 200),
-            ("status", 400),  # batch 5: dead at once
-            ("status", 500),  # batch 6: retries exhausted
-            ("status", 500),
-            ("status", 503),
-            ("status", 200),  # batch 7; batch 8 gets the default 200
+            (200, {}),  # batch 1
+            (500, {}),  # batch 2 ...
+            (429, {"Retry-After": "0"}),
+            (200, {}),
+            "reset",  # batch 3 ...
+            (200, {}),
+            "hang",  # batch 4 ...
+            (200, {}),
+            (400, {}),  # batch 5: dead at once
+            (500, {}),  # batch 6: retries exhausted
+            (500, {}),
+            (503, {}),
+            (200, {}),  # batch 7; batch 8 gets the default 200
         ]
     )
     dead = tmp_path / "dead" / "hook.jsonl"
@@ -184,9 +116,9 @@ def test_every_event_is_accepted_exactly_once_or_dead_lettered(
 
 
 def test_setting_stop_event_during_a_retry_wait_dead_letters_everything_quickly(
-    receiver: Receiver, tmp_path: Path
+    receiver: WebhookReceiver, tmp_path: Path
 ) -> None:
-    receiver.script.extend([("status", 500)] * 10)
+    receiver.plan.extend([(500, {})] * 10)
     dead = tmp_path / "dead.jsonl"
     stop = threading.Event()
     sink = WebhookSink(
@@ -218,10 +150,10 @@ def test_setting_stop_event_during_a_retry_wait_dead_letters_everything_quickly(
 
 
 def test_logs_and_dead_letters_carry_no_credentials(
-    receiver: Receiver, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    receiver: WebhookReceiver, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="streamvisor")
-    receiver.script.extend([("status", 500), ("status", 400)])
+    receiver.plan.extend([(500, {}), (400, {})])
     url = receiver.url.replace("http://", "http://alice:pa55-secret@") + "?token=q-secret&x=1"
     dead = tmp_path / "dead.jsonl"
     fake = FakeTime()
@@ -234,8 +166,8 @@ def test_logs_and_dead_letters_carry_no_credentials(
     sink.write(trades(range(2)))
     sink.close()
     assert len(receiver.requests) == 2
-    assert receiver.requests[0]["headers"]["X-Api-Key"] == "key-secret"
-    assert "Authorization" in receiver.requests[0]["headers"]
+    assert receiver.requests[0].headers["X-Api-Key"] == "key-secret"
+    assert "Authorization" in receiver.requests[0].headers
     # One redactor for every URL: the user name stays (it is not a secret), the password goes.
     assert "alice:***@127.0.0.1" in caplog.text and "token=***&x=1" in caplog.text
     written = caplog.text + dead.read_text()
@@ -244,9 +176,9 @@ def test_logs_and_dead_letters_carry_no_credentials(
 
 
 def test_a_network_error_without_a_dead_letter_file_raises_sink_error(
-    receiver: Receiver,
+    receiver: WebhookReceiver,
 ) -> None:
-    receiver.script.extend([("reset",), ("reset",)])
+    receiver.plan.extend(["reset", "reset"])
     sink = WebhookSink(receiver.url, retry_attempts=1, sleep=FakeTime().sleep)
     with pytest.raises(SinkError, match="no dead_letter file configured") as info:
         sink.write(trades(range(3)))
