@@ -7,6 +7,7 @@ everything a test starts is stopped in a ``finally``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -15,8 +16,10 @@ import pykka
 import pytest
 
 from streamvisor.api.facade import Streamvisor
+from streamvisor.demo.source import DemoSource
 from streamvisor.spec import StreamSpec
 from tests.support.actors import BlockerHandle, CollectorHandle
+from tests.support.demo import HEARTBEAT, MakeDemo
 from tests.support.flow import Spawner
 from tests.support.redis_server import rclient, redis_server, redis_url  # noqa: F401 (fixtures)
 from tests.support.sse_server import SSEServer
@@ -131,3 +134,15 @@ def make_receiver() -> Iterator[MakeReceiver]:
     finally:
         for receiver in started:
             receiver.stop()
+
+
+@pytest.fixture
+def make_demo() -> Iterator[MakeDemo]:
+    """Start demo sources (``tests/support/demo.py``); all are stopped at the end."""
+    with contextlib.ExitStack() as stack:
+
+        def make(channels: Sequence[str], **options: Any) -> DemoSource:
+            options.setdefault("heartbeat", HEARTBEAT)
+            return stack.enter_context(DemoSource(channels, **options))
+
+        yield make

@@ -17,7 +17,6 @@ import datetime
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from streamvisor.cluster.balance import instance_name
 from streamvisor.cluster.scripts import Keys
 from streamvisor.demo.source import DemoSource
 from tests.support.daemon import DaemonProcess, write_config
+from tests.support.demo import MakeDemo
 from tests.support.redis_server import RedisServer
 from tests.support.wait import wait_until
 
@@ -45,13 +45,8 @@ STARTUP = 20.0  # three interpreters starting at once on a busy 2-core machine
 
 
 @pytest.fixture
-def source() -> Iterator[DemoSource]:
-    demo = DemoSource(STREAMS, rate=RATE, heartbeat=0.5)
-    demo.start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def source(make_demo: MakeDemo) -> DemoSource:
+    return make_demo(STREAMS, rate=RATE)
 
 
 def cluster_config(url: str, source: DemoSource) -> dict[str, Any]:

@@ -4,7 +4,6 @@ clean stop), ``streamvisor cluster status``, and clear errors when Redis is unre
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from streamvisor.config.load import load_config
 from streamvisor.daemon.run import Daemon
 from streamvisor.demo.source import DemoSource
 from tests.support.daemon import free_port, running_daemon, write_config
+from tests.support.demo import MakeDemo
 from tests.support.redis_server import RedisServer
 
 K = Keys("solo:")
@@ -23,13 +23,8 @@ STREAMS = ("alpha", "beta", "gamma")
 
 
 @pytest.fixture
-def source() -> Iterator[DemoSource]:
-    demo = DemoSource(STREAMS, rate=50.0, heartbeat=0.5)
-    demo.start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def source(make_demo: MakeDemo) -> DemoSource:
+    return make_demo(STREAMS, rate=50.0)
 
 
 def config(url: str, source: DemoSource, streams: tuple[str, ...], port: int) -> dict[str, Any]:

@@ -8,7 +8,6 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from tests.support.daemon import (
     ids_by_stream,
     running_daemon,
 )
+from tests.support.demo import MakeDemo
 from tests.support.sse_server import Headers, Hold, Send, SSEServer, WaitFor
 from tests.support.webhooks import WebhookReceiver
 
@@ -33,13 +33,8 @@ FLAKY = Chaos(
 
 
 @pytest.fixture
-def source() -> Iterator[DemoSource]:
-    demo = DemoSource(CHANNELS, rate=150.0, chaos=FLAKY, seed=11, heartbeat=0.5)
-    demo.start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def source(make_demo: MakeDemo) -> DemoSource:
+    return make_demo(CHANNELS, rate=150.0, chaos=FLAKY, seed=11)
 
 
 def stream_entry(url: str, name: str) -> dict[str, Any]:

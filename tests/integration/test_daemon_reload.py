@@ -4,7 +4,6 @@ added streams start, removed streams stop, and a broken config changes nothing."
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +11,14 @@ import pytest
 
 from streamvisor.demo.source import DemoSource
 from tests.support.daemon import count_ids, free_port, ids_by_stream, running_daemon, write_config
+from tests.support.demo import MakeDemo
 from tests.support.events import sse_block
 from tests.support.sse_server import Headers, Hold, Send, SSEServer
 
 
 @pytest.fixture
-def source() -> Iterator[DemoSource]:
-    demo = DemoSource(("beta", "gamma", "delta"), rate=150.0, heartbeat=0.5)
-    demo.start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def source(make_demo: MakeDemo) -> DemoSource:
+    return make_demo(("beta", "gamma", "delta"), rate=150.0)
 
 
 def sse_events(first: int, last: int) -> bytes:

@@ -17,6 +17,7 @@ import pytest
 
 from streamvisor.demo.source import DemoSource
 from tests.support.daemon import free_port, running_daemon
+from tests.support.demo import MakeDemo
 from tests.support.sse_server import SSEServer, Status
 from tests.support.tail import run_tail
 from tests.support.webhooks import MakeReceiver, WebhookReceiver
@@ -64,13 +65,8 @@ def servers() -> Iterator[dict[str, SSEServer]]:
 
 
 @pytest.fixture
-def source() -> Iterator[DemoSource]:
-    demo = DemoSource(("ticker", "busy"), rate=200.0, heartbeat=0.5)
-    demo.start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def source(make_demo: MakeDemo) -> DemoSource:
+    return make_demo(("ticker", "busy"), rate=200.0)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import base64
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 
 from streamvisor.demo.source import DemoSource
 from tests.support.daemon import free_port, running_daemon
+from tests.support.demo import MakeDemo
 from tests.support.sse_server import SSEServer, Status
 from tests.support.webhooks import MakeReceiver, WebhookReceiver
 
@@ -32,13 +32,8 @@ def leaked(text: str) -> list[str]:
 
 
 @pytest.fixture
-def source() -> Iterator[DemoSource]:
-    demo = DemoSource(("ticker",), rate=100.0, heartbeat=0.5)
-    demo.start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def source(make_demo: MakeDemo) -> DemoSource:
+    return make_demo(("ticker",), rate=100.0)
 
 
 @pytest.fixture

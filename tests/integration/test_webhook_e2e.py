@@ -4,13 +4,13 @@ recovers gets every event exactly once, or the event is in the dead-letter file.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from streamvisor.demo.source import DemoSource
 from tests.support.daemon import free_port, ids_by_stream, running_daemon
+from tests.support.demo import MakeDemo
 from tests.support.webhooks import MakeReceiver, WebhookReceiver
 
 TOTAL = 300
@@ -20,13 +20,8 @@ PLAN = [(500, {})] * 10 + [(429, {"Retry-After": "0"})] * 3
 
 
 @pytest.fixture
-def source() -> Iterator[DemoSource]:
-    demo = DemoSource(("orders",), total=TOTAL, rate=500.0, heartbeat=0.5)
-    demo.start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def source(make_demo: MakeDemo) -> DemoSource:
+    return make_demo(("orders",), total=TOTAL, rate=500.0)
 
 
 @pytest.fixture

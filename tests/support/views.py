@@ -21,15 +21,9 @@ from streamvisor.views.launch import LocalDaemon
 TIMEOUT = 5.0
 
 
-@contextlib.contextmanager
-def demo_source(channels: Sequence[str], rate: float = 20.0) -> Iterator[DemoSource]:
-    """A started ``DemoSource`` with endless, well-behaved channels."""
-    source = DemoSource(channels, rate=rate, heartbeat=1.0)
-    source.start()
-    try:
-        yield source
-    finally:
-        source.stop()
+def demo_source(channels: Sequence[str], rate: float = 20.0) -> DemoSource:
+    """A ``DemoSource`` with endless, well-behaved channels; ``with`` starts and stops it."""
+    return DemoSource(channels, rate=rate, heartbeat=1.0)
 
 
 def write_config(
