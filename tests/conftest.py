@@ -8,6 +8,7 @@ everything a test starts is stopped in a ``finally``.
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -146,3 +147,14 @@ def make_demo() -> Iterator[MakeDemo]:
             return stack.enter_context(DemoSource(channels, **options))
 
         yield make
+
+
+@pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A port bound but not listening: connecting to it is refused (for as long as held)."""
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()

@@ -14,7 +14,7 @@ from streamvisor.cluster.scripts import Keys
 from streamvisor.config.load import load_config
 from streamvisor.daemon.run import Daemon
 from streamvisor.demo.source import DemoSource
-from tests.support.daemon import free_port, running_daemon, write_config
+from tests.support.daemon import ADMIN, running_daemon, write_config
 from tests.support.demo import MakeDemo
 from tests.support.redis_server import RedisServer
 
@@ -27,7 +27,7 @@ def source(make_demo: MakeDemo) -> DemoSource:
     return make_demo(STREAMS, rate=50.0)
 
 
-def config(url: str, source: DemoSource, streams: tuple[str, ...], port: int) -> dict[str, Any]:
+def config(url: str, source: DemoSource, streams: tuple[str, ...]) -> dict[str, Any]:
     return {
         "shutdown_timeout": 5,
         "cluster": {
@@ -41,7 +41,7 @@ def config(url: str, source: DemoSource, streams: tuple[str, ...], port: int) ->
         "defaults": {"backoff": {"initial": 0.02, "max": 0.2}},
         "streams": [{"name": s, "url": source.url(s)} for s in streams],
         "sinks": [{"name": "redis", "type": "redis_streams", "redis": url}],
-        "admin": {"listen": f"127.0.0.1:{port}"},
+        "admin": ADMIN,
     }
 
 
@@ -53,9 +53,8 @@ def test_one_daemon_in_cluster_mode_shows_leases_reloads_and_releases_at_stop(
     source: DemoSource,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    port = free_port()
-    path = write_config(tmp_path / "c.yaml", config(redis_url, source, STREAMS, port))
-    with running_daemon(tmp_path, path, admin_port=port) as daemon:
+    path = write_config(tmp_path / "c.yaml", config(redis_url, source, STREAMS))
+    with running_daemon(tmp_path, path) as daemon:
 
         def owned() -> dict[str, Any]:
             body = daemon.get_json("/streams")
@@ -79,7 +78,7 @@ def test_one_daemon_in_cluster_mode_shows_leases_reloads_and_releases_at_stop(
         status = json.loads(capsys.readouterr().out)
         assert {s["owner"] for s in status["streams"].values()} == {info["owner"]}
 
-        write_config(path, config(redis_url, source, STREAMS[:2], port))  # gamma removed
+        write_config(path, config(redis_url, source, STREAMS[:2]))  # gamma removed
         daemon.send_signal(1)  # SIGHUP
         daemon.wait_for(lambda: rclient.get(K.lease("gamma")) is None, "gamma released")
         daemon.wait_for(lambda: set(owned()) == {"alpha", "beta"}, "gamma gone")

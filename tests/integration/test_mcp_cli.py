@@ -54,30 +54,13 @@ def test_mcp_call_usage_errors_exit_2(
 
 
 def test_mcp_call_bad_url_exits_2_and_unreachable_exits_1_without_the_token(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], refusing_port: int
 ) -> None:
     assert main(["mcp", "call", "ftp://x/mcp", "ping"]) == 2
-    with socket_port() as port:
-        url = f"http://127.0.0.1:{port}/mcp"
-        assert main(["mcp", "call", url, "ping", "-H", "Authorization: Bearer s3cr3t-tok"]) == 1
+    url = f"http://127.0.0.1:{refusing_port}/mcp"
+    assert main(["mcp", "call", url, "ping", "-H", "Authorization: Bearer s3cr3t-tok"]) == 1
     err = capsys.readouterr().err
     assert "s3cr3t-tok" not in err and "Connection refused" in err
-
-
-class socket_port:
-    """A loopback port with nothing listening (bound, then closed)."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
-        return self.port
-
-    def __exit__(self, *exc: object) -> None:
-        pass
 
 
 def test_tail_mcp_prints_messages_with_their_method(

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.support.daemon import free_port, running_daemon
+from tests.support.daemon import ADMIN, running_daemon
 from tests.support.demo import MakeDemo
 from tests.support.sse_server import SSEServer, Status
 from tests.support.webhooks import MakeReceiver, WebhookReceiver
@@ -42,7 +42,7 @@ def receiver(make_receiver: MakeReceiver) -> WebhookReceiver:
 
 
 def secret_config(
-    tmp_path: Path, sse_server: SSEServer, source: DemoSource, receiver: WebhookReceiver, port: int
+    tmp_path: Path, sse_server: SSEServer, source: DemoSource, receiver: WebhookReceiver
 ) -> dict[str, Any]:
     # Two streams: with both, requests would send the URL's Basic auth instead of the header.
     with_password = sse_server.url("/basic").replace("//", f"//apiuser:{URL_PASSWORD}@", 1)
@@ -68,7 +68,7 @@ def secret_config(
                 "dead_letter": str(tmp_path / "dead.jsonl"),
             }
         ],
-        "admin": {"listen": f"127.0.0.1:{port}"},
+        "admin": ADMIN,
     }
 
 
@@ -77,10 +77,9 @@ def test_no_secret_appears_in_logs_status_metrics_or_dead_letters_while_streams_
 ) -> None:
     # The upstream rejects the token, and echoes it back in its error body.
     sse_server.default = [Status(401, {"WWW-Authenticate": "Bearer"}, f"bad {BEARER}".encode())]
-    port = free_port()
-    config = secret_config(tmp_path, sse_server, source, receiver, port)
+    config = secret_config(tmp_path, sse_server, source, receiver)
     env = {"SV_TEST_API_TOKEN": BEARER}
-    with running_daemon(tmp_path, config, admin_port=port, env=env, log_level="debug") as d:
+    with running_daemon(tmp_path, config, env=env, log_level="debug") as d:
         for name in ("private", "userinfo"):
             d.wait_for(
                 lambda name=name: (d.stream_info(name) or {}).get("state") == "failed",

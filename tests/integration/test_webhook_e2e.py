@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.support.daemon import free_port, ids_by_stream, running_daemon
+from tests.support.daemon import ADMIN, ids_by_stream, running_daemon
 from tests.support.demo import MakeDemo
 from tests.support.webhooks import MakeReceiver, WebhookReceiver
 
@@ -33,7 +33,6 @@ def test_every_event_reaches_the_recovering_receiver_exactly_once_or_the_dead_le
     tmp_path: Path, source: DemoSource, receiver: WebhookReceiver
 ) -> None:
     dead = tmp_path / "dead.jsonl"
-    port = free_port()
     config = {
         "streams": [{"name": "orders", "url": source.url("orders"), "read_timeout": 10}],
         "sinks": [
@@ -46,13 +45,13 @@ def test_every_event_reaches_the_recovering_receiver_exactly_once_or_the_dead_le
                 "dead_letter": str(dead),
             }
         ],
-        "admin": {"listen": f"127.0.0.1:{port}"},
+        "admin": ADMIN,
     }
 
     def settled() -> set[int]:
         return set(receiver.accepted_ids("orders")) | set(ids_by_stream(dead).get("orders", []))
 
-    with running_daemon(tmp_path, config, admin_port=port) as d:
+    with running_daemon(tmp_path, config) as d:
         d.wait_for(lambda: settled() >= set(range(1, TOTAL + 1)), "every event settled")
         assert d.terminate() == 0, d.stderr()
 

@@ -3,7 +3,9 @@
 Rules: the config is written to the test's tmp_path; stdout and stderr go to files (never
 pipes a test forgets to drain); every wait polls an observable condition (the output file,
 the admin endpoint, stderr) until a deadline; and ``running_daemon`` always ends the process
-in its ``finally``: SIGTERM, then ``kill -9`` and a failed test if it hangs.
+in its ``finally``: SIGTERM, then ``kill -9`` and a failed test if it hangs. The admin
+endpoint listens on 127.0.0.1 port 0 (``ADMIN``): the daemon picks the port and logs it
+(``admin endpoint on http://HOST:PORT``), and ``DaemonProcess.admin_address`` reads it there.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +34,49 @@ STOP_DEADLINE = 15.0
 POLL_STEP = 0.02
 
 
-def free_port() -> int:
-    """A port that was free a moment ago (bind port 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+ADMIN: dict[str, Any] = {"listen": "127.0.0.1:0"}
+"""The ``admin:`` section of a test daemon: loopback, a port the OS picks."""
+ADMIN_LINE = re.compile(r"admin endpoint on http://(\S+):(\d+) ")
+"""The daemon's log line that names the admin endpoint's bound address (``daemon/run.py``)."""
+FAST_DEFAULTS: dict[str, Any] = {
+    "read_timeout": 5,
+    "backoff": {"initial": 0.01, "max": 0.2, "jitter": 0.3, "reset_after": 5},
+    "max_restarts": {"count": 0, "within": 60},
+    "breaker": {"failures": 0},
+}
+"""Stream defaults that reconnect fast and never give up (a test's upstream misbehaves)."""
+
+
+def daemon_config(
+    folder: Path,
+    streams: Sequence[Mapping[str, Any]],
+    *,
+    defaults: Mapping[str, Any] = FAST_DEFAULTS,
+    **sections: Any,
+) -> dict[str, Any]:
+    """A daemon config as the tests run it.
+
+    Streams get ``defaults``; a file sink ``archive`` writes every event to
+    ``folder/events.jsonl`` at once (``flush_interval: 0``); checkpoints go to
+    ``folder/checkpoints.db`` every 0.1 s; the admin endpoint is ``ADMIN``. ``sections``
+    add or replace top-level keys (``shutdown_timeout=5``, ``sinks=[...]``).
+    """
+    config: dict[str, Any] = {
+        "defaults": dict(defaults),
+        "streams": [dict(s) for s in streams],
+        "sinks": [
+            {
+                "name": "archive",
+                "type": "file",
+                "path": str(folder / "events.jsonl"),
+                "flush_interval": 0,
+            }
+        ],
+        "checkpoint": {"path": str(folder / "checkpoints.db"), "interval": 0.1},
+        "admin": dict(ADMIN),
+    }
+    config.update(sections)
+    return config
 
 
 def write_config(path: Path, config: Mapping[str, Any] | str) -> Path:
@@ -64,13 +103,12 @@ def count_ids(path: Path, stream: str) -> int:
 
 
 class DaemonProcess:
-    """One ``streamvisor run`` subprocess with its config, output files and admin port.
+    """One ``streamvisor run`` subprocess with its config, output files and admin endpoint.
 
     Args:
         workdir: folder for the config, stdout and stderr files (and the process's cwd).
         config: the config: YAML text or a mapping (written to ``workdir``), or the path
             of an existing file.
-        admin_port: the port written into ``admin.listen`` (for ``get``), if any.
         env: extra environment variables.
         name: prefix of the files, so a test can run several daemons one after another.
         log_level: the daemon's ``--log-level``.
@@ -81,7 +119,6 @@ class DaemonProcess:
         workdir: Path,
         config: Mapping[str, Any] | str | Path,
         *,
-        admin_port: int | None = None,
         env: Mapping[str, str] | None = None,
         name: str = "daemon",
         log_level: str = "info",
@@ -93,7 +130,7 @@ class DaemonProcess:
             self.config_path = write_config(workdir / f"{name}.yaml", config)
         self.stdout_path = workdir / f"{name}.stdout"
         self.stderr_path = workdir / f"{name}.stderr"
-        self.admin_port = admin_port
+        self._admin: tuple[str, int] | None = None
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.log_level = log_level
         self.proc: subprocess.Popen[bytes] | None = None
@@ -155,14 +192,38 @@ class DaemonProcess:
         return "--- daemon stderr (tail) ---\n" + "\n".join(self.stderr().splitlines()[-30:])
 
     # -- admin endpoint ----------------------------------------------------------------
+    @property
+    def has_admin(self) -> bool:
+        """True if the config has an ``admin:`` section."""
+        config = yaml.safe_load(self.config_path.read_text(encoding="utf-8"))
+        return isinstance(config, dict) and config.get("admin") is not None
+
+    @property
+    def admin_address(self) -> tuple[str, int] | None:
+        """The admin endpoint's bound ``(host, port)``, from the daemon's log line (None
+        until it is logged; the line is at INFO, so ``log_level`` must show it)."""
+        if self._admin is None:
+            match = ADMIN_LINE.search(self.stderr())
+            if match is not None:
+                self._admin = (match.group(1), int(match.group(2)))
+        return self._admin
+
+    def wait_for_admin(self, timeout: float = STARTUP_DEADLINE) -> tuple[str, int]:
+        """Wait until the admin endpoint is logged and answers; its ``(host, port)``."""
+        self.wait_for(lambda: self.admin_address is not None, "the admin endpoint's log line")
+        self.wait_for(self.admin_answers, "the admin endpoint", timeout)
+        assert self._admin is not None
+        return self._admin
+
     def get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
         """GET ``path`` from the admin endpoint: (status, body text).
 
         Raises:
             OSError: nothing listens (yet).
         """
-        assert self.admin_port is not None, "this daemon has no admin port"
-        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port, timeout=timeout)
+        address = self.admin_address
+        assert address is not None, f"no admin endpoint logged (yet)\n{self._tail()}"
+        conn = http.client.HTTPConnection(*address, timeout=timeout)
         try:
             conn.request("GET", path)
             response = conn.getresponse()
@@ -229,7 +290,6 @@ def running_daemon(
     workdir: Path,
     config: Mapping[str, Any] | str | Path,
     *,
-    admin_port: int | None = None,
     env: Mapping[str, str] | None = None,
     name: str = "daemon",
     log_level: str = "info",
@@ -238,15 +298,14 @@ def running_daemon(
     """Start a daemon and always end it: a daemon still running when the block ends is sent
     SIGTERM; one that then hangs is killed with SIGKILL and the test fails.
 
-    With ``wait_ready`` (and an admin port), the block starts once ``/health`` answers.
+    With ``wait_ready`` (and an ``admin:`` section), the block starts once the admin
+    endpoint is logged and ``/health`` answers.
     """
-    daemon = DaemonProcess(
-        workdir, config, admin_port=admin_port, env=env, name=name, log_level=log_level
-    ).start()
+    daemon = DaemonProcess(workdir, config, env=env, name=name, log_level=log_level).start()
     failed = False
     try:
-        if wait_ready and admin_port is not None:
-            daemon.wait_for(daemon.admin_answers, "the admin endpoint", STARTUP_DEADLINE)
+        if wait_ready and daemon.has_admin:
+            daemon.wait_for_admin()
         yield daemon
     except BaseException:
         failed = True

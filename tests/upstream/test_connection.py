@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
 import ssl
 import subprocess
 import threading
@@ -311,11 +310,8 @@ def test_comments_keep_a_slow_stream_alive(server, opened):
     assert read_all(conn) == b": ping\n" * 6 + b"data: end\n\n"
 
 
-def test_a_refused_connection_is_a_connect_error():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    spec = StreamSpec(name="t", url=f"http://127.0.0.1:{port}/", connect_timeout=2)
+def test_a_refused_connection_is_a_connect_error(refusing_port: int):
+    spec = StreamSpec(name="t", url=f"http://127.0.0.1:{refusing_port}/", connect_timeout=2)
     with pytest.raises(ConnectError, match="refused"):
         Connection(spec).open()
 
