@@ -7,15 +7,7 @@ import itertools
 import pytest
 
 from streamvisor.policy.ratelimit import TokenBucket
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
+from tests.support.clock import ManualClock
 
 CASES = [
     # (rate, burst, [(time of reserve, expected wait)])
@@ -32,7 +24,7 @@ CASES = [
 def test_reserve_returns_the_wait_for_each_request(
     rate: float, burst: float, steps: list[tuple[float, float]]
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock(100.0)
     start = clock.now
     bucket = TokenBucket(rate, burst, clock)
     for at, expected in steps:
@@ -41,7 +33,7 @@ def test_reserve_returns_the_wait_for_each_request(
 
 
 def test_waiting_out_each_reservation_sends_at_the_rate() -> None:
-    clock = FakeClock()
+    clock = ManualClock(100.0)
     bucket = TokenBucket(5.0, 1, clock)
     sent = []
     for _ in range(6):

@@ -25,26 +25,11 @@ import responses
 from streamvisor.policy.redact import redact_url
 from streamvisor.sinks import SinkError, WebhookSink, read_jsonl
 from streamvisor.sse import Event
+from tests.support.clock import ManualClock
 from tests.support.events import trades
 from tests.support.webhooks import MakeReceiver, WebhookReceiver
 
 URL = "http://hook.test/ingest"
-
-
-class FakeTime:
-    """A monotonic clock that only moves when the sink sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> bool:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        return False
 
 
 @pytest.fixture
@@ -80,7 +65,7 @@ def test_every_event_is_accepted_exactly_once_or_dead_lettered(
         ]
     )
     dead = tmp_path / "dead" / "hook.jsonl"
-    fake = FakeTime()
+    fake = ManualClock()
     sink = WebhookSink(
         receiver.url,
         max_batch=4,
@@ -88,7 +73,7 @@ def test_every_event_is_accepted_exactly_once_or_dead_lettered(
         retry_attempts=2,
         dead_letter=str(dead),
         sleep=fake.sleep,
-        clock=fake.clock,
+        clock=fake,
         rng=random.Random(7),
     )
     events = trades(range(30))
@@ -156,7 +141,7 @@ def test_logs_and_dead_letters_carry_no_credentials(
     receiver.plan.extend([(500, {}), (400, {})])
     url = receiver.url.replace("http://", "http://alice:pa55-secret@") + "?token=q-secret&x=1"
     dead = tmp_path / "dead.jsonl"
-    fake = FakeTime()
+    fake = ManualClock()
     sink = WebhookSink(
         url,
         headers={"Authorization": "Bearer hdr-secret", "X-Api-Key": "key-secret"},
@@ -179,7 +164,7 @@ def test_a_network_error_without_a_dead_letter_file_raises_sink_error(
     receiver: WebhookReceiver,
 ) -> None:
     receiver.plan.extend(["reset", "reset"])
-    sink = WebhookSink(receiver.url, retry_attempts=1, sleep=FakeTime().sleep)
+    sink = WebhookSink(receiver.url, retry_attempts=1, sleep=ManualClock().sleep)
     with pytest.raises(SinkError, match="no dead_letter file configured") as info:
         sink.write(trades(range(3)))
     sink.close()
@@ -196,11 +181,11 @@ def fake_http() -> Iterator[responses.RequestsMock]:
         yield mock
 
 
-def _sink(tmp_path: Path, fake: FakeTime, **kwargs: Any) -> WebhookSink:
+def _sink(tmp_path: Path, fake: ManualClock, **kwargs: Any) -> WebhookSink:
     options: dict[str, Any] = {
         "dead_letter": str(tmp_path / "dead.jsonl"),
         "sleep": fake.sleep,
-        "clock": fake.clock,
+        "clock": fake,
         "rng": random.Random(1),
     }
     options.update(kwargs)
@@ -212,7 +197,7 @@ def test_a_status_no_retry_can_fix_is_dead_lettered_at_once(
     fake_http: responses.RequestsMock, tmp_path: Path, status: int
 ) -> None:
     fake_http.post(URL, status=status)
-    fake = FakeTime()
+    fake = ManualClock()
     sink = _sink(tmp_path, fake)
     sink.write(trades(range(2)))
     assert len(fake_http.calls) == 1 and fake.sleeps == []
@@ -226,7 +211,7 @@ def test_a_redirect_is_not_followed_and_the_batch_is_dead_lettered(
 ) -> None:
     fake_http.post(URL, status=302, headers={"Location": "http://hook.test/elsewhere"})
     fake_http.get("http://hook.test/elsewhere", status=200)
-    sink = _sink(tmp_path, FakeTime())
+    sink = _sink(tmp_path, ManualClock())
     sink.write(trades(range(1)))
     assert len(fake_http.calls) == 1
     assert sink.stats["dead_lettered"] == 1 and sink.stats["delivered"] == 0
@@ -250,7 +235,7 @@ def test_server_errors_timeouts_429_and_network_errors_are_retried_until_deliver
     fake_http.post(URL, **failure)
     fake_http.post(URL, **failure)
     fake_http.post(URL, status=200)
-    fake = FakeTime()
+    fake = ManualClock()
     sink = _sink(tmp_path, fake)
     sink.write(trades(range(3)))
     assert len(fake_http.calls) == 3 and len(fake.sleeps) == 2
@@ -264,7 +249,7 @@ def test_retry_after_is_a_floor_under_the_backoff_delay(
 ) -> None:
     fake_http.post(URL, status=429, headers={"Retry-After": header})
     fake_http.post(URL, status=200)
-    fake = FakeTime()
+    fake = ManualClock()
     sink = _sink(tmp_path, fake, retry_initial=0.5)
     sink.write(trades(range(1)))
     (delay,) = fake.sleeps
@@ -275,7 +260,7 @@ def test_the_delay_grows_exponentially_and_the_batch_is_dead_lettered_after_the_
     fake_http: responses.RequestsMock, tmp_path: Path
 ) -> None:
     fake_http.post(URL, status=503)
-    fake = FakeTime()
+    fake = ManualClock()
     sink = _sink(tmp_path, fake, retry_initial=1.0, retry_max=5.0, retry_attempts=4)
     sink.write(trades(range(1)))
     assert len(fake_http.calls) == 5
@@ -289,7 +274,7 @@ def test_the_request_is_a_json_array_of_event_dicts_with_the_configured_headers(
     fake_http: responses.RequestsMock, tmp_path: Path
 ) -> None:
     fake_http.post(URL, status=204)
-    sink = _sink(tmp_path, FakeTime(), headers={"X-Token": "t", "content-type": "text/plain"})
+    sink = _sink(tmp_path, ManualClock(), headers={"X-Token": "t", "content-type": "text/plain"})
     events = [*trades(range(1)), Event("s", None, "message", "caf\u00e9 \u2603", None, 0.0)]
     sink.write(events)
     request = fake_http.calls[0].request
@@ -303,7 +288,7 @@ def test_a_write_larger_than_max_batch_is_split_into_batches(
     fake_http: responses.RequestsMock, tmp_path: Path
 ) -> None:
     fake_http.post(URL, status=200)
-    sink = _sink(tmp_path, FakeTime(), max_batch=3)
+    sink = _sink(tmp_path, ManualClock(), max_batch=3)
     sink.write(trades(range(10)))
     sizes = [len(json.loads(call.request.body or b"")) for call in fake_http.calls]
     assert sizes == [3, 3, 3, 1]
@@ -312,7 +297,7 @@ def test_a_write_larger_than_max_batch_is_split_into_batches(
 def test_the_rate_limit_spaces_requests_on_the_injected_clock(
     fake_http: responses.RequestsMock, tmp_path: Path
 ) -> None:
-    fake = FakeTime()
+    fake = ManualClock()
     sent_at: list[float] = []
 
     def accept(request: Any) -> tuple[int, dict[str, str], str]:
@@ -334,7 +319,7 @@ def test_while_stopping_a_batch_gets_one_attempt_and_nothing_waits(
     fake_http.post(URL, status=500)
     stop = threading.Event()
     stop.set()
-    fake = FakeTime()
+    fake = ManualClock()
     sink = _sink(tmp_path, fake, max_batch=2, rate=1.0, burst=1, stop_event=stop)
     sink.write(trades(range(6)))
     assert len(fake_http.calls) == 2 and fake.sleeps == []
@@ -349,7 +334,7 @@ def test_an_unwritable_dead_letter_file_raises_sink_error(
     fake_http.post(URL, status=400)
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    sink = _sink(tmp_path, FakeTime(), dead_letter=str(blocker / "dead.jsonl"))
+    sink = _sink(tmp_path, ManualClock(), dead_letter=str(blocker / "dead.jsonl"))
     with pytest.raises(SinkError, match="neither delivered"):
         sink.write(trades(range(1)))
     assert sink.stats["failed"] == 1
@@ -360,7 +345,7 @@ def test_close_is_idempotent_and_leaves_a_given_session_open(
 ) -> None:
     fake_http.post(URL, status=200)
     session = requests.Session()
-    sink = _sink(tmp_path, FakeTime(), session=session)
+    sink = _sink(tmp_path, ManualClock(), session=session)
     sink.flush()
     sink.close()
     sink.close()
