@@ -1,6 +1,6 @@
-"""Outlets and the hub with real pykka actors: per-event and batch delivery, capacity and
-block (the stream waits until the actor drains), the drop policies and disconnect, dead and
-unsubscribed actors, sink and listener outlets, routes, checkpoint positions and status.
+"""Outlets with real pykka actors: per-event and batch delivery, capacity and block (the
+stream waits until the actor drains), the drop policies and disconnect, dead and
+unsubscribed actors, sink and listener outlets. The hub's own tests are in ``test_hub.py``.
 
 A blocked ``offer`` runs in a thread (``Spawner``) watched through a ``FakeControl``; the slow
 subscriber is conftest's ``Blocker`` (it blocks on a gate in ``on_receive``).
@@ -18,7 +18,6 @@ from typing import Any
 import pykka
 import pytest
 
-from streamvisor.actors.book import StreamBook
 from streamvisor.actors.hub import Hub
 from streamvisor.actors.messages import EventBatch, SubscriberOverflow
 from streamvisor.actors.outlets import ActorOutlet, ListenerOutlet, Outlet, SinkOutlet
@@ -476,143 +475,3 @@ def test_a_failing_listener_is_counted_and_logged_never_raised(
     assert len(errors) == 1  # rate limited
     assert "listener l failed on stream s" in errors[0].getMessage()
     assert errors[0].exc_info is not None
-
-
-# -- Hub -----------------------------------------------------------------------------------
-
-
-def _listener(name: str, streams: set[str] | None = None) -> ListenerOutlet:
-    return ListenerOutlet(name, lambda s, e: None, frozenset(streams) if streams else None, None)
-
-
-def test_routes_are_the_outlets_taking_a_stream_and_follow_add_and_remove() -> None:
-    hub = Hub()
-    a, b = _listener("a"), _listener("b", {"t"})
-    hub.add(a)
-    assert hub.routes("s") == (a,)
-    assert hub.routes("s") is hub.routes("s")  # cached
-    hub.add(b)
-    assert hub.routes("s") == (a,)
-    assert hub.routes("t") == (a, b)
-    assert hub.remove("a") is a
-    assert hub.routes("s") == ()
-    assert hub.routes("t") == (b,)
-    assert hub.remove("nobody") is None
-
-
-def test_a_subscriber_name_is_taken_once() -> None:
-    hub = Hub()
-    hub.add(_listener("a"))
-    with pytest.raises(ValueError, match="'a'"):
-        hub.add(_listener("a"))
-
-
-def test_an_outlet_removed_by_itself_leaves_the_routes() -> None:
-    hub = Hub()
-    a = _listener("a")
-    hub.add(a)
-    assert hub.routes("s") == (a,)
-    a.remove("dead")
-    a.remove("disconnected")  # once
-    assert a.removed == "dead"
-    assert hub.routes("s") == ()
-    assert hub.removed == 1
-
-
-def test_a_stream_keeps_its_book_across_remove_and_add() -> None:
-    hub = Hub(dedup_window=8)
-    book = hub.book("s")
-    assert hub.book("s") is book
-    hub.seed("s", 8, [("1", "abcd1234")])
-    assert hub.book("s") is book
-    assert book.recent(0) == (("1", "abcd1234"),)
-    hub.seed("new", 8, [("2", "ffff0000")])
-    assert hub.book("new").recent(0) == (("2", "ffff0000"),)
-
-
-def _committed(book: StreamBook, ids: range) -> None:
-    events = make_events("s", ids)
-    book.admit(events)
-    book.commit()
-
-
-def test_positions_are_the_committed_ones_when_no_sink_holds_back() -> None:
-    hub = Hub()
-    hub.add(_listener("l"))  # listeners do not acknowledge: they never hold back
-    _committed(hub.book("s"), range(1, 6))
-    hub.book("idle")
-    positions = hub.positions()
-    assert set(positions) == {"s"}
-    last, recent = positions["s"]
-    assert last == "5"
-    assert [i for i, _ in recent] == ["1", "2", "3", "4", "5"]
-
-
-def test_positions_stop_at_the_lowest_floor_of_the_sinks_taking_a_stream() -> None:
-    hub = Hub()
-    slow = MemoryBuffer(BufferSettings())
-    slower = MemoryBuffer(BufferSettings())
-    other = MemoryBuffer(BufferSettings())
-    hub.add(SinkOutlet("slow", slow, None, None))
-    hub.add(SinkOutlet("slower", slower, None, None))
-    hub.add(SinkOutlet("other", other, frozenset({"t"}), None))
-    book = hub.book("s")
-    _committed(book, range(1, 11))
-    control = FakeControl()
-    events = make_events("s", range(1, 11))
-    slow.put("s", events[7:], Position(10, "10"), Position(7, "7"), control)
-    slower.put("s", events[4:], Position(10, "10"), Position(4, "4"), control)
-    other.put("t", events, Position(10, "10"), START, control)  # another stream
-    last, recent = hub.positions()["s"]
-    assert last == "4"
-    assert [i for i, _ in recent] == ["1", "2", "3", "4"]  # no id past the floor
-    slower.ack(slower.take(100))
-    assert hub.positions()["s"][0] == "7"
-    slow.ack(slow.take(100))
-    assert hub.positions()["s"][0] == "10"
-
-
-def test_a_stream_held_back_at_its_start_has_no_position_to_save() -> None:
-    hub = Hub()
-    buffer = MemoryBuffer(BufferSettings())
-    hub.add(SinkOutlet("sink", buffer, None, None))
-    book = hub.book("s")
-    _committed(book, range(1, 4))
-    events = make_events("s", range(1, 4))
-    buffer.put("s", events, Position(3, "3"), START, FakeControl())
-    assert hub.positions() == {}  # the saved checkpoint stays as it was
-
-
-def test_status_lists_streams_subscribers_and_removed_ones() -> None:
-    hub = Hub()
-    live, gone = _listener("live"), _listener("gone")
-    hub.add(live)
-    hub.add(gone)
-    hub.add(_listener("bye"))
-    _committed(hub.book("s"), range(1, 3))
-    live.count_drops("s", 2)
-    gone.remove("dead")
-    hub.remove("bye")
-    streams, subscribers = hub.snapshot()
-    assert hub.removed == 1
-    assert set(subscribers) == {"live", "gone"}
-    assert subscribers["gone"].removed == "dead"
-    assert not subscribers["gone"].alive
-    assert subscribers["live"].dropped == 2
-    stream = streams["s"]
-    assert (stream.events, stream.last_event_id) == (2, "2")
-    assert set(stream.subscribers) == {"live"}
-    share = stream.subscribers["live"]
-    assert (share.queue_depth, share.dropped, share.reason) == (0, 2, "block")
-
-
-def test_a_subscriber_added_again_under_a_removed_name_is_listed_once() -> None:
-    hub = Hub()
-    first = _listener("a")
-    hub.add(first)
-    first.remove("dead")
-    again = _listener("a")
-    hub.add(again)
-    _, subscribers = hub.snapshot()
-    assert list(subscribers) == ["a"]
-    assert subscribers["a"].removed is None
