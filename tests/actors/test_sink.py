@@ -21,7 +21,7 @@ from streamvisor.actors.messages import Drain
 from streamvisor.actors.sink import RETRY_INITIAL, RETRY_MAX, SinkActor
 from streamvisor.buffers import DiskBuffer, MemoryBuffer, SinkBuffer
 from streamvisor.checkpoint.store import CheckpointError
-from streamvisor.policy.flow import START, BufferSettings, Position
+from streamvisor.policy.flow import START, BufferSettings, Position, WhenFull
 from streamvisor.sinks.base import SinkError
 from streamvisor.sse import Event
 from tests.support.events import make_events
@@ -295,6 +295,40 @@ def test_a_broken_sink_fills_its_buffer_and_the_producer_blocks_until_it_recover
     assert job.result() is True
     assert sink.wait_for(6)
     assert sink.ids() == [str(i) for i in range(1, 7)]  # nothing lost, nothing twice
+
+
+@pytest.mark.parametrize(
+    ("when_full", "survivors"),
+    [
+        (WhenFull.DROP_NEWEST, ["1", "2", "3", "4"]),  # 5-6 found no room
+        (WhenFull.DROP_OLDEST, ["1", "2", "5", "6"]),  # 3-4 evicted; 1-2 were being written
+    ],
+)
+def test_a_broken_sink_behind_a_drop_policy_never_pauses_its_streams_and_writes_the_survivors(
+    rigs: Callable[..., Rig], when_full: WhenFull, survivors: list[str]
+) -> None:
+    sink = FakeSink()
+    sink.failing.set()
+    drops: list[tuple[str, int]] = []
+    buffer = MemoryBuffer(
+        BufferSettings(max_events=4, when_full=when_full),
+        on_drop=lambda stream, count: drops.append((stream, count)),
+    )
+    rig = rigs(sink, buffer)
+    rig.put(range(1, 3))
+    assert rig.scheduler.wait_for(1)  # 1-2 taken, the write failed; a retry is due
+    control = FakeControl()
+    assert rig.put(range(3, 5), control) is True  # now full
+    assert rig.put(range(5, 7), control) is True  # over the bound: a drop, not a wait
+    assert control.pauses == []
+    assert drops == [("s", 2)]
+    sink.failing.clear()
+    rig.scheduler.fire()
+    assert sink.wait_for(4)
+    rig.flushed()
+    assert sink.ids() == survivors
+    assert rig.buffer.depth() == (0, 0)
+    assert rig.buffer.holds_back("s") is None
 
 
 def test_a_chunk_that_failed_half_way_is_not_written_twice(rigs: Callable[..., Rig]) -> None:

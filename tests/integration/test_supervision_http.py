@@ -14,6 +14,7 @@ from typing import Any
 import pykka
 import pytest
 
+from streamvisor.actors.messages import SubscriberOverflow
 from streamvisor.api.facade import Streamvisor
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
@@ -401,6 +402,33 @@ def test_a_slow_subscriber_overflows_its_own_buffer_while_a_fast_one_gets_everyt
     ids = [int(e.id or 0) for e in blocker.events]
     assert ids == sorted(ids)
     assert ids[-1] == 200  # drop_oldest keeps the newest
+
+
+def test_a_slow_subscriber_under_disconnect_is_removed_and_told_while_a_fast_one_gets_everything(
+    sse_server: SSEServer, make_sv: MakeSv, collector: CollectorHandle, blocker: BlockerHandle
+) -> None:
+    sse_server.add_script(Headers(), send_events(*range(1, 201)), Hold())
+    sv = make_sv([spec(sse_server)])
+    sv.subscribe(collector.ref, name="fast")
+    sv.subscribe(blocker.ref, name="slow", buffer=10, when_full="disconnect")
+    sv.start()
+
+    assert collector.wait_for(200, DEADLINE)
+    assert collector.ids() == [str(i) for i in range(1, 201)]  # the stream went on
+    assert wait_until(lambda: sv.status()["subscribers"]["slow"]["removed"], DEADLINE)
+    slow = sv.status()["subscribers"]["slow"]
+    assert (slow["removed"], slow["policy"]) == ("disconnected", "disconnect")
+    assert slow["dropped"] > 0
+    assert "slow" not in stream_status(sv)["subscribers"]
+    assert sv.status()["subscribers"]["fast"]["removed"] is None
+
+    blocker.gate.set()
+    assert wait_until(lambda: blocker.others != [], DEADLINE)
+    assert blocker.others == [SubscriberOverflow("slow", slow["dropped"])]
+    # what was in its inbox before the overflow still arrives, in order, and nothing after
+    ids = [e.id for e in blocker.events]
+    assert ids == [str(i) for i in range(1, len(ids) + 1)]
+    assert len(ids) == slow["delivered"]
 
 
 class Raiser(pykka.ThreadingActor):
