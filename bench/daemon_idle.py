@@ -154,7 +154,7 @@ def main() -> int:
         )
     print(
         f"RSS growth for {args.streams} streams: {growth:.1f} MiB "
-        f"({growth * 1024 / args.streams:.1f} KiB/stream; target <= 50 MiB); "
+        f"({growth * 1024 / args.streams:.1f} KiB/stream; target <= 40 MiB); "
         f"connected {full['connected']:.0f}/{args.streams}"
     )
     return 0

@@ -12,8 +12,9 @@ Contenders (each reads the same burst from a fast SSE server in another process)
 * ``streamvisor tail (CLI)``: ``streamvisor tail URL --max-events N --format jsonl``
   as a subprocess, stdout to /dev/null; its baseline ``python -c`` running the sseclient-py
   loop that prints JSON lines (both pay interpreter start-up).
-* ``--what-if`` adds the actor path with the hub's per-subscriber inbox window raised from
-  64 to 1024 events (module constant monkeypatched in this process only).
+
+bench/flow.py measures issue 8's targets (launchdarkly baselines, files, batch subscribers);
+this script keeps the sseclient-py comparisons.
 
 The clock runs from the request to the N-th event handled (for the CLI: process start to
 exit). Rounds are interleaved (round-robin) to spread drift; the best of ``--rounds`` counts.
@@ -147,18 +148,6 @@ def run_sv_sink(url: str, n: int) -> dict[str, Any]:
     return _streamvisor(url, n, sink=True)
 
 
-def run_sv_actor_window(url: str, n: int) -> dict[str, Any]:
-    """What-if: the hub lets 1024 events (not 64) wait in a user actor's inbox."""
-    import streamvisor.actors.hub as hub
-
-    saved = hub._ACTOR_WINDOW
-    hub._ACTOR_WINDOW = 1024
-    try:
-        return _streamvisor(url, n, sink=False)
-    finally:
-        hub._ACTOR_WINDOW = saved
-
-
 _BASELINE_CLI = r"""
 import datetime, json, sys, requests, sseclient
 url, n = sys.argv[1], int(sys.argv[2])
@@ -222,16 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--only", help="comma-separated contender name prefixes")
-    parser.add_argument(
-        "--what-if",
-        action="store_true",
-        help="also run the actor path with hub._ACTOR_WINDOW = 1024 (monkeypatched)",
-    )
     args = parser.parse_args(argv)
     n = args.events
     chosen = list(CONTENDERS)
-    if args.what_if:
-        chosen.insert(3, ("what-if: streamvisor actor, hub window 1024", run_sv_actor_window))
     if args.only:
         prefixes = [p.strip() for p in args.only.split(",")]
         chosen = [c for c in CONTENDERS if any(c[0].startswith(p) for p in prefixes)]

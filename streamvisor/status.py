@@ -213,3 +213,31 @@ class Status(_DictAccess):
     def with_extra(self, **fields: Any) -> Status:
         """A copy with more process-wide fields."""
         return dataclasses.replace(self, extra={**self.extra, **fields})
+
+
+def merge_stream_status(
+    name: str,
+    book: StreamStatus | None,
+    entry: Mapping[str, Any],
+    extra: Mapping[str, Any],
+) -> StreamStatus:
+    """One stream's status from the hub's part (``book``: events, dedup, subscribers) and
+    the supervisor's plain ``entry`` (state, URL, counters, last error, pause state)."""
+    base = book if book is not None else StreamStatus(name, StreamState.DISCONNECTED)
+    last_id = base.last_event_id if base.last_event_id is not None else entry.get("last_event_id")
+    return dataclasses.replace(
+        base,
+        state=StreamState(entry["state"]),
+        url=entry.get("url", ""),
+        last_event_id=last_id,
+        bytes=entry.get("bytes", 0),
+        restarts=entry.get("restarts", 0),
+        failures=entry.get("failures", {}),
+        breaker=entry.get("breaker", "closed"),
+        last_error=entry.get("last_error"),
+        last_failure=entry.get("last_failure"),
+        connected_since=entry.get("connected_since"),
+        paused_on=entry.get("paused_on"),
+        paused_seconds=entry.get("paused_seconds", 0.0),
+        extra=extra,
+    )

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 
-from streamvisor.policy.dedup import DedupWindow, digest_value
+from streamvisor.policy.dedup import TYPE_SEEDS, DedupWindow, digest_value, type_seed
 from streamvisor.policy.flow import START, Position
 from streamvisor.sse import Event
 
 __all__ = ["StreamBook"]
+
+# admitted, not yet committed: ids, their (digest value, sequence), and the window they were
+# all found new in (None: some were known, so commit() remembers them one by one)
+_Admitted = tuple[list[str], list[tuple[int, int]], DedupWindow | None]
+_NOTHING: _Admitted = ([], [], None)
 
 
 class StreamBook:
@@ -47,7 +53,7 @@ class StreamBook:
         self._lock = threading.Lock()
         self._window = DedupWindow(size, seed)
         self._size = size
-        self._remember: list[tuple[str, int, int]] = []
+        self._remember: _Admitted = _NOTHING
         self._counts = (0, 0)
         self._pending: Position = START  # last admitted, not yet committed
         self.committed: Position = START
@@ -68,11 +74,54 @@ class StreamBook:
 
         Nothing is remembered until ``commit()``: a batch that is abandoned (stop) leaves the
         window as it was, so its events are not taken for replays when they come again.
+        The common read (all ids new, none twice) takes one pass with the digest inlined;
+        a read with a replay or a repeated id takes ``_admit_slowly``.
         """
         first = seq = self.committed.seq
+        ids: list[str] = []
+        values: list[tuple[int, int]] = []
+        replay = False
+        reused = 0
+        dedup = self._size > 0
+        crc32, seeds = zlib.crc32, TYPE_SEEDS.get
+        with self._lock:
+            window = self._window
+            known = window.entries.get
+            for ev in events:
+                eid = ev[1]
+                if eid and dedup:
+                    seed = seeds(ev[2])
+                    if seed is None:
+                        seed = type_seed(ev[2])
+                    dig = crc32(ev[3].encode("utf-8", "surrogatepass"), seed)  # digest_value
+                    entry = known(eid)
+                    if entry is not None:
+                        if entry[0] == dig:
+                            replay = True
+                            break
+                        reused += 1
+                    seq += 1
+                    ids.append(eid)
+                    values.append((dig, seq))
+                else:
+                    seq += 1
+        if replay or len(set(ids)) != len(ids):
+            return self._admit_slowly(events, first)
+        kept = list(events)
+        self._counts = (0, reused)  # counted at commit: an abandoned batch comes again
+        # all ids new to this window: commit() adds them in one go
+        self._remember = (ids, values, window if not reused else None)
+        self._pending = Position(seq, kept[-1].last_event_id) if kept else self.committed
+        return kept, first
+
+    def _admit_slowly(self, events: Sequence[Event], first: int) -> tuple[list[Event], int]:
+        """``admit`` for a read with a replay or a repeated id: each event is compared with
+        the window as it was before the read and with the events before it in the read."""
+        seq = first
         known = self._window.known
         kept: list[Event] = []
-        remember: list[tuple[str, int, int]] = []
+        ids: list[str] = []
+        values: list[tuple[int, int]] = []
         batch: dict[str, int] = {}
         dropped = reused = 0
         dedup = self._size > 0
@@ -90,23 +139,29 @@ class StreamBook:
                     if seen is not None:
                         reused += 1
                     batch[eid] = dig
-                    remember.append((eid, dig, seq + 1))
+                    ids.append(eid)
+                    values.append((dig, seq + 1))
                 seq += 1
                 kept.append(ev)
         self._counts = (dropped, reused)  # counted at commit: an abandoned batch comes again
-        self._remember = remember
+        self._remember = (ids, values, None)
         self._pending = Position(seq, kept[-1].last_event_id) if kept else self.committed
         return kept, first
 
     def commit(self) -> None:
         """The admitted batch reached every subscriber: it counts as delivered, and its ids
         join the dedup window."""
-        if self._remember:
+        ids, values, fresh_in = self._remember
+        if ids:
             with self._lock:
-                remember = self._window.remember
-                for eid, dig, seq in self._remember:
-                    remember(eid, dig, seq)
-            self._remember = []
+                window = self._window
+                if fresh_in is window:  # still the window admit() found them all new in
+                    window.add_new(ids, values)
+                else:
+                    remember = window.remember
+                    for eid, (dig, seq) in zip(ids, values, strict=True):
+                        remember(eid, dig, seq)
+            self._remember = _NOTHING
         dropped, reused = self._counts
         if dropped or reused:
             self.dedup_dropped += dropped
@@ -120,7 +175,7 @@ class StreamBook:
 
     def abandon(self) -> None:
         """Forget the admitted batch (it did not reach every subscriber)."""
-        self._remember = []
+        self._remember = _NOTHING
         self._counts = (0, 0)
         self._pending = self.committed
 

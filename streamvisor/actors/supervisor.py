@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from streamvisor.actors.entry import Entry, log_restart
 from streamvisor.actors.hub import Hub
 from streamvisor.actors.inbox import SimpleInbox
 from streamvisor.actors.messages import (
@@ -34,8 +35,7 @@ from streamvisor.actors.messages import (
 )
 from streamvisor.actors.scheduler import Schedule, tell_later
 from streamvisor.actors.stream import ConnectionFactory, StreamActor, StreamControl
-from streamvisor.errors import ConnectError
-from streamvisor.policy.redact import redact_text, redact_url
+from streamvisor.policy.override import decide
 from streamvisor.policy.supervision import Decision, Kind, Outcome, RestartPolicy
 from streamvisor.spec import StreamSpec
 from streamvisor.states import BreakerState, StreamState
@@ -46,47 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 1.0
-
-
-class _Entry:
-    """Supervisor-side state of one stream."""
-
-    __slots__ = (
-        "connected_since",
-        "control",
-        "failures",
-        "gen",
-        "last_error",
-        "last_event_id",
-        "last_failure",
-        "policy",
-        "ref",
-        "restarts",
-        "retry_ms",
-        "spec",
-        "state",
-        "timer",
-        "url",
-    )
-
-    def __init__(self, spec: StreamSpec, last_event_id: str | None, rng: random.Random) -> None:
-        self.spec = spec
-        self.url = redact_url(spec.url)
-        self.state = StreamState.DISCONNECTED
-        self.gen = 0
-        self.ref: pykka.ActorRef[Any] | None = None
-        self.control = StreamControl()
-        self.policy = RestartPolicy(
-            spec.backoff, spec.max_restarts, spec.breaker, spec.max_attempts, rng
-        )
-        self.last_event_id = last_event_id if last_event_id is not None else spec.last_event_id
-        self.retry_ms: int | None = None
-        self.restarts = 0
-        self.failures: dict[str, int] = {"retry": 0, "rate_limited": 0, "permanent": 0, "crash": 0}
-        self.last_error: str | None = None
-        self.last_failure: str | None = None  # the failure class of last_error
-        self.connected_since: float | None = None
-        self.timer: Any = None
 
 
 class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
@@ -113,7 +72,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         self._rng = rng or random.Random()
         self._on_state = on_state
         self._last_errors = last_errors if last_errors is not None else {}
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, Entry] = {}
         self._stopping = False
 
     def on_start(self) -> None:
@@ -146,12 +105,12 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
     def _add(self, spec: StreamSpec, last_event_id: str | None) -> None:
         if spec.name in self._entries:
             raise ValueError(f"stream {spec.name!r} already exists")
-        entry = self._entries[spec.name] = _Entry(spec, last_event_id, self._rng)
+        entry = self._entries[spec.name] = Entry(spec, last_event_id, self._rng)
         if spec.enabled and not self._stopping:
             self._set_state(entry, StreamState.CONNECTING)
             self._spawn(entry)
 
-    def _spawn(self, entry: _Entry) -> None:
+    def _spawn(self, entry: Entry) -> None:
         entry.gen += 1
         entry.timer = None
         old = entry.control
@@ -216,7 +175,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
         self._observe_end(entry, msg, decision)
         self._apply(entry, decision)
 
-    def _observe_end(self, entry: _Entry, msg: Exited, decision: Decision | None) -> None:
+    def _observe_end(self, entry: Entry, msg: Exited, decision: Decision | None) -> None:
         if self._observer is not None:
             self._observer.attempt_ended(
                 msg.stream,
@@ -227,9 +186,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 decision=decision,
             )
 
-    def _decide(self, entry: _Entry, outcome: Outcome) -> Decision:
-        # A server's retry: is honoured, but capped at a day (like Retry-After).
-        hint = min(entry.retry_ms, 86_400_000) / 1000.0 if entry.retry_ms is not None else None
+    def _decide(self, entry: Entry, outcome: Outcome) -> Decision:
         handler = entry.spec.handler
         override: bool | None = None
         if handler is not None and not outcome.requested:
@@ -237,18 +194,9 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 override = handler.should_retry(outcome.error)
             except Exception:
                 log.exception("should_retry hook of stream %s failed", entry.spec.name)
-        if override is False:
-            reason = redact_text(f"should_retry refused: {outcome.error}")
-            return Decision(Kind.FAIL, 0.0, reason, "permanent")
-        decision = entry.policy.decide(outcome, self._clock(), hint)
-        if override is True and decision.kind is not Kind.RESTART:
-            retryable = ConnectError(f"{outcome.error} (retried by the should_retry hook)")
-            decision = entry.policy.decide(
-                Outcome(retryable, outcome.connected, outcome.uptime, 0), self._clock(), hint
-            )
-        return decision
+        return decide(entry.policy, outcome, self._clock(), entry.retry_ms, override)
 
-    def _apply(self, entry: _Entry, decision: Decision) -> None:
+    def _apply(self, entry: Entry, decision: Decision) -> None:
         name = entry.spec.name
         extra = {"stream": name, "url": entry.url, "reason": decision.reason}
         if decision.failure_class is not None:
@@ -283,7 +231,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 extra={**extra, "delay": round(decision.delay, 3)},
             )
         else:
-            _log_restart(name, entry.url, decision)
+            log_restart(name, entry.url, decision)
         self._set_state(entry, StreamState.RECONNECTING)
         if decision.delay <= 0:
             entry.policy.probe_due()
@@ -388,7 +336,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 )
         self._schedule_sweep()
 
-    def _set_state(self, entry: _Entry, state: StreamState) -> None:
+    def _set_state(self, entry: Entry, state: StreamState) -> None:
         if entry.state is state:
             return  # not a change: on_state hears each change once
         entry.state = state
@@ -399,55 +347,7 @@ class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
                 log.exception("state callback failed")
 
     def _snapshot(self) -> dict[str, dict[str, Any]]:
-        return {
-            name: {
-                "state": e.state.value,
-                "url": e.url,
-                "last_event_id": e.last_event_id,
-                "bytes": e.control.bytes,
-                "paused_on": e.control.paused_on,
-                "paused_seconds": round(
-                    e.control.paused_total
-                    + (time.monotonic() - e.control.paused_since if e.control.paused_since else 0),
-                    3,
-                ),
-                "restarts": e.restarts,
-                "failures": dict(e.failures),
-                "breaker": e.policy.breaker.value,
-                "last_error": e.last_error,
-                "last_failure": e.last_failure,
-                "connected_since": e.connected_since,
-                "gen": e.gen,
-            }
-            for name, e in self._entries.items()
-        }
-
-
-def _log_restart(name: str, url: str, decision: Decision) -> None:
-    """INFO for every restart; WARNING for the loud failures the policy picks (first of a
-    kind, attempts 1, 2, 4, 8, ...): each with stream, redacted URL, cause, attempt, delay."""
-    extra: dict[str, Any] = {"stream": name, "url": url, "reason": decision.reason}
-    extra.update(delay=round(decision.delay, 3), attempt=decision.attempt)
-    if decision.failure_class is None:
-        log.info(
-            "stream %s (%s): %s; reconnecting in %.2fs",
-            name,
-            url,
-            decision.reason,
-            decision.delay,
-            extra=extra,
-        )
-        return
-    log.log(
-        logging.WARNING if decision.loud else logging.INFO,
-        "stream %s (%s): %s; attempt %d, reconnecting in %.2fs",
-        name,
-        url,
-        decision.reason,
-        decision.attempt,
-        decision.delay,
-        extra=extra,
-    )
+        return {name: e.snapshot() for name, e in self._entries.items()}
 
 
 def _stop_quietly(ref: pykka.ActorRef[Any]) -> None:

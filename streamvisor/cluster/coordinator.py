@@ -27,9 +27,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from streamvisor.checkpoint.redis import parse_grant
 from streamvisor.checkpoint.store import Checkpoint
 from streamvisor.cluster.balance import plan
+from streamvisor.cluster.checkpoint_store import parse_grant
 from streamvisor.cluster.fence import StreamRunner
 from streamvisor.cluster.holdings import Holdings
 from streamvisor.cluster.lease import LeaseTiming

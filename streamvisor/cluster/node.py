@@ -25,9 +25,9 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from streamvisor.checkpoint.redis import DEFAULT_RECENT_IDS, RedisCheckpointStore
 from streamvisor.checkpoint.store import Checkpoint
 from streamvisor.cluster.balance import MEMBER_SEPARATOR
+from streamvisor.cluster.checkpoint_store import DEFAULT_RECENT_IDS, RedisCheckpointStore
 from streamvisor.cluster.coordinator import Coordinator
 from streamvisor.cluster.gate import GatedSink
 from streamvisor.cluster.lease import LeaseTiming

@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
+from streamvisor.policy.classify import FailureClass
 from streamvisor.states import BreakerState, StreamState
 
 __all__ = ["FAILURE_CLASSES", "STREAM_STATES", "StatusCollector", "build_registry"]
@@ -24,7 +25,7 @@ __all__ = ["FAILURE_CLASSES", "STREAM_STATES", "StatusCollector", "build_registr
 STREAM_STATES = tuple(state.value for state in StreamState)
 """Every state a stream can be in; ``stream_state`` has one series per state."""
 
-FAILURE_CLASSES = ("retry", "rate_limited", "permanent", "crash")
+FAILURE_CLASSES = tuple(FailureClass)
 """Failure classes always exported (as 0 when absent), so rates work from the first scrape."""
 
 _OPEN_BREAKER_STATES = frozenset({BreakerState.OPEN.value, BreakerState.HALF_OPEN.value})

@@ -19,7 +19,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from streamvisor.api.facade import Streamvisor
-from streamvisor.checkpoint.store import Checkpoint, CheckpointStore, SQLiteCheckpointStore
+from streamvisor.checkpoint import Checkpoint, CheckpointStore, SQLiteCheckpointStore
 from streamvisor.config.load import Config, ConfigErrors, load_config
 from streamvisor.errors import StreamvisorError
 from streamvisor.policy.redact import Redactor, redact_fields

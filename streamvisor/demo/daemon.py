@@ -18,7 +18,7 @@ from pathlib import Path
 from streamvisor.config.load import load_config
 from streamvisor.daemon.logsetup import configure_logging
 from streamvisor.daemon.run import Daemon
-from streamvisor.demo.run import DEMO_FAULTS
+from streamvisor.demo.faults import DEMO_FAULTS
 from streamvisor.demo.source import DemoSource
 from streamvisor.sinks.file import read_jsonl
 

@@ -19,20 +19,13 @@ import pykka
 
 from streamvisor.api.facade import Streamvisor
 from streamvisor.daemon.logsetup import configure_logging
-from streamvisor.demo.source import Chaos, DemoSource
+from streamvisor.demo.faults import DEMO_FAULTS
+from streamvisor.demo.source import DemoSource
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
 
 # Nearly every connection of the demo source ends in a fault within a few seconds.
-DEMO_FAULTS = Chaos(
-    clean_close=0.3,
-    reset=0.3,
-    cut_event=0.3,
-    replay=0.7,
-    unavailable_once=True,
-    max_events_per_connection=25,
-)
 _NAMES = ("ticker", "news", "orders", "alerts", "metrics", "chat", "builds", "trades")
 
 

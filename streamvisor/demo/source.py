@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import itertools
 import json
 import logging
 import math
@@ -32,53 +31,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import TracebackType
 from typing import Any
 
+from streamvisor.demo.faults import DEMO_CHAOS, ChannelStats, Chaos, plan_connection
+
 __all__ = ["DEMO_CHAOS", "ChannelStats", "Chaos", "DemoSource", "main"]
 
 log = logging.getLogger(__name__)
-_FAULTS = ("clean_closes", "resets", "cut_events")  # ChannelStats fields, in Chaos order
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Chaos:
-    """Per-connection fault probabilities; all zero (the default) is a well-behaved source.
-
-    ``clean_close``, ``reset`` and ``cut_event`` exclude each other (their sum is at most 1)
-    and strike after 1..``max_events_per_connection`` new events on the connection.
-    ``replay`` re-sends 1..5 events at or before a resumed Last-Event-ID first.
-    ``unavailable_once`` answers each channel's very first request with 503 + Retry-After.
-    """
-
-    clean_close: float = 0.0
-    reset: float = 0.0
-    cut_event: float = 0.0
-    replay: float = 0.0
-    unavailable_once: bool = False
-    retry_after_seconds: int = 1
-    max_events_per_connection: int = 40
-
-    def __post_init__(self) -> None:
-        odds = (self.clean_close, self.reset, self.cut_event, self.replay)
-        if any(not 0.0 <= p <= 1.0 for p in odds) or sum(odds[:3]) > 1.0:
-            raise ValueError(f"chaos probabilities must be in [0, 1] and sum to <= 1: {self}")
-        if self.max_events_per_connection < 1 or self.retry_after_seconds < 0:
-            raise ValueError(f"invalid chaos limits: {self}")
-
-
-DEMO_CHAOS = Chaos(clean_close=0.1, reset=0.1, cut_event=0.1, replay=0.3, unavailable_once=True)
-"""The faults of ``--chaos`` and of ``streamvisor demo``: about one connection in three breaks."""
-
-
-@dataclasses.dataclass(slots=True)
-class ChannelStats:
-    """Counters of one channel (``DemoSource.stats`` hands out copies)."""
-
-    connections: int = 0
-    unavailable: int = 0  # 503 answers
-    clean_closes: int = 0
-    resets: int = 0
-    cut_events: int = 0
-    replays: int = 0  # connections that began with duplicates
-    events_sent: int = 0  # complete events written (or being written), duplicates included
+_CALM = Chaos()  # no faults
 
 
 class _Server(HTTPServer):
@@ -136,7 +94,7 @@ class DemoSource:
         *,
         total: int | None = None,
         rate: float = 200.0,
-        chaos: Chaos = Chaos(),
+        chaos: Chaos = _CALM,
         seed: int = 0,
         heartbeat: float = 5.0,
         host: str = "127.0.0.1",
@@ -317,11 +275,8 @@ class DemoSource:
             )
         raw = (h.headers.get("Last-Event-ID") or "").strip()
         last = int(raw) if raw.isascii() and raw.isdigit() else 0
-        roll, after = rng.random(), rng.randint(1, chaos.max_events_per_connection)
-        edges = itertools.accumulate((chaos.clean_close, chaos.reset, chaos.cut_event))
-        fault = next((kind for kind, edge in zip(_FAULTS, edges, strict=True) if roll < edge), None)
-        replay = rng.random() < chaos.replay and last > 0
-        seq = max(1, last - rng.randint(1, 5) + 1) if replay else last + 1
+        fault, after, seq = plan_connection(chaos, rng, last)
+        replay = seq <= last
         if replay:
             self._count(channel, "replays")
         h.send_response(200)

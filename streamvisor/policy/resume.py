@@ -11,11 +11,26 @@ resumes from the checkpoint and those sinks skip what they hold.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from streamvisor.checkpoint.store import Checkpoint
-from streamvisor.sinks.readback import Held
 
-__all__ = ["resume_point"]
+__all__ = ["Held", "resume_point"]
+
+
+@dataclass(slots=True)
+class Held:
+    """What a file holds of one stream after its checkpoint.
+
+    Attributes:
+        last_event_id: the Last-Event-ID of the stream's last line (where to resume).
+        ids: ``(id, digest)`` of the events after the checkpoint, oldest first.
+        reached_checkpoint: the checkpoint's id was found (the read-back is complete).
+    """
+
+    last_event_id: str | None
+    ids: list[tuple[str, str]] = field(default_factory=list)
+    reached_checkpoint: bool = False
 
 
 def resume_point(

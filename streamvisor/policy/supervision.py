@@ -34,8 +34,9 @@ import enum
 import random
 from dataclasses import dataclass
 
-from streamvisor.errors import Action, EndOfStreamError, HTTPStatusError, classify
+from streamvisor.errors import EndOfStreamError, HTTPStatusError
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit, RestartWindow, next_delay
+from streamvisor.policy.classify import Action, FailureClass, classify
 from streamvisor.policy.redact import redact_text
 from streamvisor.spec import BreakerPolicy
 from streamvisor.states import BreakerState
@@ -78,7 +79,7 @@ class Decision:
         kind: restart, fail or done.
         delay: seconds to wait before the restart.
         reason: why, redacted (the real cause: "HTTP 503 Service Unavailable", ...).
-        failure_class: "retry", "rate_limited", "permanent" or "crash"; None when the
+        failure_class: the ``FailureClass`` it counts under; None when the
             connection ended without failing.
         attempt: failed attempts in a row, this one included (0 when not a failure).
         loud: log it at WARNING (else INFO); see the module's rules.
@@ -87,7 +88,7 @@ class Decision:
     kind: Kind
     delay: float = 0.0
     reason: str = ""
-    failure_class: str | None = None
+    failure_class: FailureClass | None = None
     attempt: int = 0
     loud: bool = False
 
@@ -149,7 +150,7 @@ class RestartPolicy:
             return Decision(Kind.DONE, 0.0, "server ended the stream (HTTP 204)")
         if action is Action.PERMANENT:
             reason = f"permanent error: {_describe(error, False)}"
-            return Decision(Kind.FAIL, 0.0, reason, "permanent", self._streak + 1, True)
+            return Decision(Kind.FAIL, 0.0, reason, FailureClass.PERMANENT, self._streak + 1, True)
 
         backoff = self._backoff
         hint = min(retry_hint, backoff.max) if retry_hint is not None else None
@@ -171,9 +172,11 @@ class RestartPolicy:
             return Decision(Kind.RESTART, self._reconnection_time(hint), "server closed the stream")
 
         failure_class = (
-            "crash"
+            FailureClass.CRASH
             if outcome.crashed
-            else ("rate_limited" if action is Action.RATE_LIMITED else "retry")
+            else (
+                FailureClass.RATE_LIMITED if action is Action.RATE_LIMITED else FailureClass.RETRY
+            )
         )
         reason = _describe(error, outcome.crashed)
         if clean and not outcome.crashed and outcome.connected:

@@ -11,30 +11,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from streamvisor.policy.dedup import digest
+from streamvisor.policy.resume import Held
 
 __all__ = ["BLOCK", "Held", "read_back"]
 
 BLOCK = 1 << 20
 MAX_READ_BACK = 64 << 20
 """Most bytes read back from the end (64 MiB: over a minute of a fast stream's events)."""
-
-
-@dataclass(slots=True)
-class Held:
-    """What a file holds of one stream after its checkpoint.
-
-    Attributes:
-        last_event_id: the Last-Event-ID of the stream's last line (where to resume).
-        ids: ``(id, digest)`` of the events after the checkpoint, oldest first.
-        reached_checkpoint: the checkpoint's id was found (the read-back is complete).
-    """
-
-    last_event_id: str | None
-    ids: list[tuple[str, str]] = field(default_factory=list)
-    reached_checkpoint: bool = False
 
 
 def read_back(

@@ -23,8 +23,8 @@ from typing import NamedTuple
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from streamvisor.errors import parse_retry_after
 from streamvisor.policy.backoff import BackoffPolicy, next_delay
+from streamvisor.policy.classify import parse_retry_after
 from streamvisor.policy.ratelimit import TokenBucket
 from streamvisor.policy.redact import redact_url
 from streamvisor.sinks.base import SinkError

@@ -32,8 +32,8 @@ from streamvisor.errors import (
     RequestBuildError,
     StreamError,
     StreamProtocolError,
-    parse_retry_after,
 )
+from streamvisor.policy.classify import parse_retry_after
 from streamvisor.policy.redact import redact_text, redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.upstream.auth import AuthHookError, GuardedAuth
@@ -47,7 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 65536
-"""Largest chunk ``read()`` returns."""
+"""Chunk ``read()`` asks for while the stream is quiet (a blocked read holds its buffer)."""
+BUSY_CHUNK_SIZE = 262144
+"""Chunk asked for after a full read: fewer reads and thread hops in a burst (bench/README)."""
 
 MAX_RESPONSE_HEADERS = 1000
 """Most response header lines accepted. ``http.client`` refuses more than 100
@@ -122,6 +124,7 @@ class Connection:
         self._response: requests.Response | None = None
         self._opened = False
         self._interrupted = False
+        self._busy = False  # the last read came back full: ask for BUSY_CHUNK_SIZE
         self.status: int | None = None
         self.content_type: str | None = None
 
@@ -182,7 +185,7 @@ class Connection:
             raise
 
     def read(self) -> bytes:
-        """Return the next chunk of the body (1 to 65536 bytes), or ``b""`` at the end.
+        """Return the next chunk (at most ``CHUNK_SIZE``, in a burst ``BUSY_CHUNK_SIZE``), or b"".
 
         Returns ``b""`` at a clean end of the body and after ``interrupt()`` (whatever the
         socket did then).
@@ -198,9 +201,10 @@ class Connection:
             return b""
         if response is None or response.raw is None:
             raise RuntimeError("Connection.read() needs a successful open()")
+        size = BUSY_CHUNK_SIZE if self._busy else CHUNK_SIZE
         try:
             # read1 hands out whatever has arrived; it decodes gzip/deflate chunk by chunk.
-            data = response.raw.read1(CHUNK_SIZE, decode_content=True)
+            data = response.raw.read1(size, decode_content=True)
         except Exception as exc:
             if self._interrupted:
                 return b""
@@ -208,6 +212,8 @@ class Connection:
             if error is None:
                 raise
             raise error from exc
+        if data:  # full: more is waiting; under a quarter of the small size: quiet again
+            self._busy = len(data) >= size or (self._busy and len(data) > CHUNK_SIZE // 4)
         return data or b""
 
     def interrupt(self) -> None:

@@ -9,9 +9,10 @@ import threading
 
 import pytest
 
+from streamvisor.actors.actor_outlet import ActorOutlet
 from streamvisor.actors.book import StreamBook
 from streamvisor.actors.hub import Hub
-from streamvisor.actors.outlets import ActorOutlet, ListenerOutlet, SinkOutlet
+from streamvisor.actors.outlets import ListenerOutlet, SinkOutlet
 from streamvisor.buffers import MemoryBuffer
 from streamvisor.policy.flow import START, BufferSettings, Position, WhenFull
 from tests.support.actors import CollectorHandle

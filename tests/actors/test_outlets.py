@@ -18,9 +18,10 @@ from typing import Any
 import pykka
 import pytest
 
+from streamvisor.actors.actor_outlet import ActorOutlet
 from streamvisor.actors.hub import Hub
 from streamvisor.actors.messages import EventBatch, SubscriberOverflow
-from streamvisor.actors.outlets import ActorOutlet, ListenerOutlet, Outlet, SinkOutlet
+from streamvisor.actors.outlets import ListenerOutlet, Outlet, SinkOutlet
 from streamvisor.buffers import DiskBuffer, MemoryBuffer
 from streamvisor.policy.flow import START, BufferSettings, DropLog, Position, WhenFull
 from streamvisor.sse import Event

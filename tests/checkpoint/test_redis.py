@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from streamvisor.checkpoint.redis import RedisCheckpointStore, decode_recent, decode_window
 from streamvisor.checkpoint.store import Checkpoint, CheckpointError
+from streamvisor.cluster.checkpoint_store import RedisCheckpointStore, decode_recent, decode_window
 from streamvisor.cluster.scripts import ACQUIRE, Keys, ScriptRunner
 from tests.support.fences import DictFence
 

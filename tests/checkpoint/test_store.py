@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from streamvisor.checkpoint.store import (
+from streamvisor.checkpoint import (
     Checkpoint,
     CheckpointError,
     CheckpointStore,
@@ -218,7 +218,7 @@ def test_an_unwritable_folder_raises_checkpoint_error(tmp_path: Path) -> None:
 
 _KILL_SCRIPT = """
 import os, signal, sys
-from streamvisor.checkpoint.store import Checkpoint, SQLiteCheckpointStore
+from streamvisor.checkpoint import Checkpoint, SQLiteCheckpointStore
 store = SQLiteCheckpointStore(sys.argv[1])
 for i in range(20):
     store.save({"ticker": Checkpoint(str(i), (("a", "b"),), float(i))})

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from streamvisor.checkpoint.redis import RedisCheckpointStore
 from streamvisor.checkpoint.store import Checkpoint
+from streamvisor.cluster.checkpoint_store import RedisCheckpointStore
 from streamvisor.cluster.coordinator import Coordinator
 from streamvisor.cluster.lease import LeaseTiming, WriteVerdict
 from streamvisor.cluster.scripts import Keys

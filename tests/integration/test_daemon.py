@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from streamvisor.checkpoint.store import SQLiteCheckpointStore
+from streamvisor.checkpoint import SQLiteCheckpointStore
 from streamvisor.demo.source import Chaos, DemoSource
 from tests.support.daemon import (
     count_ids,

@@ -10,7 +10,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from streamvisor.checkpoint.store import SQLiteCheckpointStore
+from streamvisor.checkpoint import SQLiteCheckpointStore
 from tests.support.burst_server import BurstServer
 from tests.support.daemon import DaemonProcess, running_daemon
 from tests.support.webhooks import WebhookReceiver

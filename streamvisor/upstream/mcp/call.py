@@ -20,7 +20,8 @@ from typing import Any
 
 import requests
 
-from streamvisor.errors import HTTPStatusError, StreamError, parse_retry_after
+from streamvisor.errors import HTTPStatusError, StreamError
+from streamvisor.policy.classify import parse_retry_after
 from streamvisor.spec import StreamSpec
 from streamvisor.upstream.mcp.jsonrpc import McpCallError, is_response, parse_messages
 from streamvisor.upstream.mcp.transport import Reply, SseBody, get_stream, post

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 import requests
 
-from streamvisor.errors import Action, StreamError, StreamProtocolError, classify
+from streamvisor.errors import StreamError, StreamProtocolError
+from streamvisor.policy.classify import Action, classify
 from streamvisor.policy.redact import redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
