@@ -1,4 +1,4 @@
-"""Helpers for the flow-control tests: a fake ``PauseControl``, positions, and a spawner
+"""Helpers for the flow-control tests: a fake ``PauseControl``, positions, ``offer``, and a spawner
 that runs a blocking call (a ``put`` or an ``offer``) in a thread it always stops and joins.
 
 Rules: every wait has a deadline; a spawned call whose control is given is abandoned at the
@@ -12,8 +12,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from streamvisor.actors.outlets import Outlet
 from streamvisor.policy.flow import Position
 from streamvisor.sse import Event
+from tests.support.events import make_events
 
 DEADLINE = 5.0
 
@@ -40,6 +42,13 @@ class FakeControl:
     def resume(self) -> None:
         self.resumes += 1
         self.resumed.set()
+
+
+def offer(outlet: Outlet, stream: str, ids: range, control: FakeControl | None = None) -> bool:
+    """Offer events ``ids`` of ``stream`` to ``outlet`` as one read (positions: seq == id)."""
+    events = make_events(stream, ids)
+    before = Position(ids[0] - 1, None)
+    return outlet.offer(stream, events, pos(events, ids[-1]), before, control or FakeControl())
 
 
 def pos(events: list[Event], seq: int) -> Position:
