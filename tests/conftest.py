@@ -22,6 +22,7 @@ from streamvisor.spec import StreamSpec
 from tests.support.actors import BlockerHandle, CollectorHandle
 from tests.support.demo import HEARTBEAT, MakeDemo
 from tests.support.flow import Spawner
+from tests.support.mcp_fake import FakeMcp
 from tests.support.redis_server import rclient, redis_server, redis_url  # noqa: F401 (fixtures)
 from tests.support.sse_server import SSEServer
 from tests.support.wait import wait_until
@@ -158,3 +159,13 @@ def refusing_port() -> Iterator[int]:
         yield sock.getsockname()[1]
     finally:
         sock.close()
+
+
+@pytest.fixture
+def fake_mcp() -> Iterator[FakeMcp]:
+    """A started fake MCP server (``tests/support/mcp_fake.py``), stopped after the test."""
+    server = FakeMcp().start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,26 +14,19 @@ from tests.support.mcp_fake import FakeMcp
 from tests.support.wait import wait_until
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeMcp]:
-    server = FakeMcp().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def test_mcp_call_prints_the_result_and_deletes_the_session(
-    fake: FakeMcp, capsys: pytest.CaptureFixture[str]
+    fake_mcp: FakeMcp, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["mcp", "call", fake.url, "tools/call", '{"name": "echo"}', "--timeout", "5"])
+    code = main(["mcp", "call", fake_mcp.url, "tools/call", '{"name": "echo"}', "--timeout", "5"])
     out = capsys.readouterr()
     assert code == 0 and json.loads(out.out) == {"echo": {"name": "echo"}}
-    assert len(fake.seen("DELETE")) == 1 and not fake.seen("GET")
+    assert len(fake_mcp.seen("DELETE")) == 1 and not fake_mcp.seen("GET")
 
 
-def test_mcp_call_json_rpc_error_exits_1(fake: FakeMcp, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["mcp", "call", fake.url, "tools/call", '{"name": "fail"}']) == 1
+def test_mcp_call_json_rpc_error_exits_1(
+    fake_mcp: FakeMcp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["mcp", "call", fake_mcp.url, "tools/call", '{"name": "fail"}']) == 1
     assert "tool failed" in capsys.readouterr().err
 
 
@@ -46,9 +38,9 @@ def test_mcp_call_json_rpc_error_exits_1(fake: FakeMcp, capsys: pytest.CaptureFi
     ],
 )
 def test_mcp_call_usage_errors_exit_2(
-    fake: FakeMcp, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+    fake_mcp: FakeMcp, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    assert main(["mcp", "call", fake.url, *argv]) == 2
+    assert main(["mcp", "call", fake_mcp.url, *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
 
@@ -64,27 +56,27 @@ def test_mcp_call_bad_url_exits_2_and_unreachable_exits_1_without_the_token(
 
 
 def test_tail_mcp_prints_messages_with_their_method(
-    fake: FakeMcp, capsys: pytest.CaptureFixture[str]
+    fake_mcp: FakeMcp, capsys: pytest.CaptureFixture[str]
 ) -> None:
     codes: list[int] = []
-    argv = ["tail", "--mcp", fake.url, "--max-events", "1", "--backoff-initial", "0.05"]
+    argv = ["tail", "--mcp", fake_mcp.url, "--max-events", "1", "--backoff-initial", "0.05"]
     thread = threading.Thread(target=lambda: codes.append(main(argv)))
     thread.start()
     try:
-        assert wait_until(lambda: fake.streaming == 1, 5)
-        fake.notify("notifications/resources/updated", {"uri": "file:///a"})
+        assert wait_until(lambda: fake_mcp.streaming == 1, 5)
+        fake_mcp.notify("notifications/resources/updated", {"uri": "file:///a"})
         thread.join(10)
     finally:
-        fake.expire_all()
+        fake_mcp.expire_all()
         thread.join(10)
     assert codes == [0]
     line = json.loads(capsys.readouterr().out.splitlines()[0])
     assert line["event"] == "notifications/resources/updated" and line["stream"] == "tail"
 
 
-def test_mcp_call_runs_as_a_subprocess(fake: FakeMcp) -> None:
+def test_mcp_call_runs_as_a_subprocess(fake_mcp: FakeMcp) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "streamvisor", "mcp", "call", fake.url, "ping"],
+        [sys.executable, "-m", "streamvisor", "mcp", "call", fake_mcp.url, "ping"],
         capture_output=True,
         text=True,
         timeout=60,
