@@ -19,11 +19,13 @@ import pytest
 from streamvisor.api.facade import Streamvisor
 from streamvisor.demo.source import DemoSource
 from streamvisor.spec import StreamSpec
+from streamvisor.upstream.connection import Connection
 from tests.support.actors import BlockerHandle, CollectorHandle
 from tests.support.demo import HEARTBEAT, MakeDemo
 from tests.support.flow import Spawner
 from tests.support.mcp_fake import FakeMcp
 from tests.support.redis_server import rclient, redis_server, redis_url  # noqa: F401 (fixtures)
+from tests.support.relay import ClientPool
 from tests.support.sse_server import SSEServer
 from tests.support.wait import wait_until
 from tests.support.webhooks import Answer, MakeReceiver, WebhookReceiver
@@ -169,3 +171,31 @@ def fake_mcp() -> Iterator[FakeMcp]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def opened() -> Iterator[Callable[..., Connection]]:
+    """Open ``Connection(spec, last_event_id)``s; all are closed at the end of the test."""
+    made: list[Connection] = []
+
+    def make(spec: StreamSpec, last_event_id: str | None = None) -> Connection:
+        conn = Connection(spec, last_event_id)
+        made.append(conn)
+        conn.open()
+        return conn
+
+    try:
+        yield make
+    finally:
+        for conn in made:
+            conn.close()
+
+
+@pytest.fixture
+def pool() -> Iterator[ClientPool]:
+    """Relay clients (``tests/support/relay.py``); all are closed at the end of the test."""
+    clients = ClientPool()
+    try:
+        yield clients
+    finally:
+        clients.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,23 +60,6 @@ def raw_response(*header_lines: str, body: bytes = b"data: x\n\n") -> Send:
 
 def spec_for(server: SSEServer, path: str = "/events", **kwargs: Any) -> StreamSpec:
     return StreamSpec(name="edge", url=server.url(path), **kwargs)
-
-
-@pytest.fixture
-def opened() -> Iterator[Callable[..., Connection]]:
-    made: list[Connection] = []
-
-    def make(spec: StreamSpec, last_event_id: str | None = None) -> Connection:
-        conn = Connection(spec, last_event_id)
-        made.append(conn)
-        conn.open()
-        return conn
-
-    try:
-        yield make
-    finally:
-        for conn in made:
-            conn.close()
 
 
 def read_all(conn: Connection) -> bytes:

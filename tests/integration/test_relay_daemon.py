@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,6 @@ from tests.support.wait import wait_until
 pytestmark = pytest.mark.timeout(60)
 
 RELAY_LINE = re.compile(r"relay listening on http://127\.0\.0\.1:(\d+)")
-
-
-@pytest.fixture
-def pool() -> Iterator[ClientPool]:
-    clients = ClientPool()
-    try:
-        yield clients
-    finally:
-        clients.close()
 
 
 def test_the_daemon_serves_every_configured_stream_and_stops_cleanly(

@@ -18,15 +18,6 @@ from tests.support.wait import wait_until
 
 
 @pytest.fixture
-def pool() -> Iterator[ClientPool]:
-    clients = ClientPool()
-    try:
-        yield clients
-    finally:
-        clients.close()
-
-
-@pytest.fixture
 def relay() -> Iterator[RelayServer]:
     with running_relay(RelayConfig(port=0, max_events=5, retry=2.5)) as server:
         yield server

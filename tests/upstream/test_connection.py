@@ -9,7 +9,6 @@ import subprocess
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,24 +43,6 @@ pytestmark = pytest.mark.timeout(30)
 def server(sse_server: SSEServer) -> SSEServer:
     """The shared scripted server (conftest), started and always stopped."""
     return sse_server
-
-
-@pytest.fixture
-def opened() -> Iterator[Callable[..., Connection]]:
-    """Open connections that are always closed at the end of the test."""
-    made: list[Connection] = []
-
-    def make(spec: StreamSpec, last_event_id: str | None = None) -> Connection:
-        conn = Connection(spec, last_event_id)
-        made.append(conn)
-        conn.open()
-        return conn
-
-    try:
-        yield make
-    finally:
-        for conn in made:
-            conn.close()
 
 
 def spec_for(server: SSEServer, path: str = "/events", **kwargs: Any) -> StreamSpec:
