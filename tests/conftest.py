@@ -1,8 +1,16 @@
-"""Shared fixtures: actor and thread hygiene, the scripted SSE server, collecting actors.
+"""Shared fixtures; the helpers behind them live in ``tests/support/`` (import helpers from
+there, never from here).
 
-The helpers behind them live in ``tests/support/`` (import them from there, not from here).
+* Hygiene (autouse): a test ends with no pykka actor and no non-daemon thread it started.
+* Servers on 127.0.0.1 port 0: ``sse_server`` (scripted), ``make_receiver`` (webhooks),
+  ``make_demo`` (demo sources), ``fake_mcp``; ``redis_server``/``redis_url``/``rclient`` (one
+  redis-server per session, on a Unix socket); ``refusing_port`` (connections refused).
+* Clients and actors: ``opened`` (connections), ``pool`` (relay clients), ``make_sv``,
+  ``make_collector``/``collector``, ``blocker`` (a stuck subscriber), ``spawn`` (blocking
+  calls in threads).
+
 Rules: every wait has a deadline (``wait_until`` polls in short ``Event.wait`` steps), and
-everything a test starts is stopped in a ``finally``.
+everything a fixture starts is stopped in its ``finally``.
 """
 
 from __future__ import annotations

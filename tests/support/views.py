@@ -17,6 +17,7 @@ import yaml
 
 from streamvisor.demo.source import DemoSource
 from streamvisor.views.launch import LocalDaemon
+from tests.support.daemon import ADMIN
 
 TIMEOUT = 5.0
 
@@ -30,7 +31,7 @@ def write_config(
     folder: Path, source: DemoSource, *, token: str | None = None, extra: str = ""
 ) -> Path:
     """A config with one stream per demo channel and an admin section (with ``token``)."""
-    admin: dict[str, Any] = {"listen": "127.0.0.1:0"}
+    admin: dict[str, Any] = dict(ADMIN)
     if token is not None:
         admin["token"] = token
     config = {
