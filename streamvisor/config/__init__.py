@@ -1,7 +1,14 @@
 """The YAML config: load, interpolate ``${VAR}``, validate with file:line errors, and the frozen
 values it becomes (``Config``, ``SinkConfig``, ...). Pure but for reading the one file.
 
-The names below load lazily: feature packages (relay, cluster, MCP) import
+Modules, in the order a file goes through them: ``load`` (read the file, put the sections
+together), ``walker`` (YAML to located ``Node`` values, ``interpolation`` of ``${VAR}``),
+``checker`` and ``readers`` (the ``Checker``: read one value, record a located problem),
+``streams``, ``sinks`` with ``sink_types`` (one class per sink type: the registry) and
+``buffers``, ``tracing``, ``checks`` (warnings across sections), ``model`` (the values).
+``schema`` is the import path for the section readers of feature packages.
+
+The names below load lazily: feature packages (relay, cluster) import
 ``streamvisor.config.schema`` for their own sections, and ``load`` imports them back.
 """
 
@@ -11,15 +18,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from streamvisor.config.load import (
-        AdminConfig,
-        CheckpointConfig,
-        Config,
-        ConfigErrors,
-        SinkConfig,
-        load_config,
-        parse_config,
-    )
+    from streamvisor.config.load import ConfigErrors, load_config, parse_config
+    from streamvisor.config.model import AdminConfig, CheckpointConfig, Config, SinkConfig
 
 __all__ = [
     "AdminConfig",

@@ -9,7 +9,8 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-from streamvisor.config.schema import INVALID, Checker, Invalid, Node
+from streamvisor.config.checker import Checker
+from streamvisor.config.node import INVALID, Invalid, Node
 from streamvisor.policy.redact import redact_url
 
 __all__ = ["EXPORTERS", "TracingConfig", "read_tracing"]
