@@ -1,4 +1,5 @@
-"""The ``admin:`` section's token: read, interpolated, kept secret, required off loopback."""
+"""The ``admin:`` section: its token (read, interpolated, kept secret, required off
+loopback) and the warning for a listener off loopback."""
 
 from __future__ import annotations
 
@@ -45,3 +46,23 @@ def test_an_empty_admin_token_is_an_error() -> None:
     assert cfg.errors(STREAM + "admin: {listen: '127.0.0.1:0', token: ''}\n") == [
         "config.yaml:4: admin.token: must not be empty"
     ]
+
+
+@pytest.mark.parametrize(
+    ("listen", "warned"),
+    [
+        ("127.0.0.1:9108", False),
+        ("localhost:9108", False),
+        ("'[::1]:9108'", False),
+        ("0.0.0.0:9108", True),
+        ("'[::]:9108'", True),
+        ("192.168.1.5:9108", True),
+        ("myhost:9108", True),
+    ],
+)
+def test_an_admin_listener_off_loopback_is_a_warning(listen: str, warned: bool) -> None:
+    warnings = cfg.warnings(STREAM + f"admin: {{listen: {listen}}}\n")
+    assert len(warnings) == int(warned)
+    if warned:
+        assert warnings[0].startswith("config.yaml:4: admin.listen: ")
+        assert "is not a loopback address" in warnings[0]

@@ -16,8 +16,7 @@ from streamvisor.sinks.file import FileSink
 from streamvisor.sinks.redis_streams import RedisStreamsSink
 from streamvisor.sinks.stdout import StdoutSink
 from streamvisor.sinks.webhook import WebhookSink
-
-STREAM = "streams:\n  - name: a\n    url: http://127.0.0.1:8000/events\n"
+from tests.support.config import STREAM
 
 
 def _parse(sinks: str, base_dir: Path | str = "/cfg") -> Config:

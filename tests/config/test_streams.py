@@ -1,4 +1,5 @@
-"""Config keys of issue 10: ``backoff.max_retry_after``, the 8 MiB ``max_event_size``."""
+"""Stream keys of issue 10 (``config/streams.py``): ``backoff.max_retry_after``, the 8 MiB
+``max_event_size``."""
 
 from __future__ import annotations
 
