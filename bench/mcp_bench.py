@@ -5,7 +5,7 @@ same run (issue 11 targets).
   MCP server (``mcp_source.py``, another process) read as ``kind: mcp`` vs the *same* GET
   stream read as plain ``kind: sse`` (with the session headers set by hand). Target <= 1.05x.
 * ``call``: p95 of ``sv.call(stream, "tools/call", echo)`` vs the ``mcp`` SDK client's
-  ``Client.call_tool`` on the same real server (``tests/mcp_real_server.py``), per era
+  ``Client.call_tool`` on the same real server (``tests/support/mcp_real_server.py``), per era
   (2025-11-25 handshake, 2026-07-28). Target <= 1.05x.
 * ``memory``: VmRSS of one process running N ``kind: mcp`` listening streams against the
   fake (a fresh interpreter per shape), vs N plain ``kind: sse`` streams. Target <= 100 MiB.
@@ -192,7 +192,7 @@ def _sv_calls(url: str, n: int, version: str) -> list[float]:
 
 
 def bench_calls(args: argparse.Namespace) -> None:
-    from tests.mcpkind.real import RealServer
+    from tests.support.mcp_real import RealServer
 
     server = RealServer().start()
     rows = []

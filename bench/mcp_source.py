@@ -1,4 +1,4 @@
-"""The fake MCP server (``tests/mcp_fake.py``) in its own process, for the MCP benchmarks.
+"""The fake MCP server (``tests/support/mcp_fake.py``) in its own process, for the MCP benchmarks.
 
 Prints its URL, then obeys stdin: ``go N RATE`` emits N ``notifications/message`` at RATE/s
 (each carrying its ``time.time()`` send stamp as ``params.t``) to every session; ``stop``
@@ -19,7 +19,7 @@ from benchlib import ensure_repo_on_path
 
 ensure_repo_on_path()
 
-from tests.mcp_fake import FakeMcp  # noqa: E402
+from tests.support.mcp_fake import FakeMcp  # noqa: E402
 
 
 def main() -> None:

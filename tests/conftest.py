@@ -1,38 +1,44 @@
-"""Shared fixtures: actor and thread hygiene, the scripted SSE server, a collecting actor.
+"""Shared fixtures; the helpers behind them live in ``tests/support/`` (import helpers from
+there, never from here).
+
+* Hygiene (autouse): a test ends with no pykka actor and no non-daemon thread it started.
+* Servers on 127.0.0.1 port 0: ``sse_server`` (scripted), ``make_receiver`` (webhooks),
+  ``make_demo`` (demo sources), ``fake_mcp``; ``redis_server``/``redis_url``/``rclient`` (one
+  redis-server per session, on a Unix socket); ``refusing_port`` (connections refused).
+* Clients and actors: ``opened`` (connections), ``pool`` (relay clients), ``make_sv``,
+  ``make_collector``/``collector``, ``blocker`` (a stuck subscriber), ``spawn`` (blocking
+  calls in threads).
 
 Rules: every wait has a deadline (``wait_until`` polls in short ``Event.wait`` steps), and
-everything a test starts is stopped in a ``finally``.
+everything a fixture starts is stopped in its ``finally``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import pykka
 import pytest
 
 from streamvisor.api.facade import Streamvisor
+from streamvisor.demo.source import DemoSource
 from streamvisor.spec import StreamSpec
-from streamvisor.sse import Event
-from tests.sse_server import SSEServer
+from streamvisor.upstream.connection import Connection
+from tests.support.actors import BlockerHandle, CollectorHandle
+from tests.support.demo import HEARTBEAT, MakeDemo
+from tests.support.flow import Spawner
+from tests.support.mcp_fake import FakeMcp
+from tests.support.redis_server import rclient, redis_server, redis_url  # noqa: F401 (fixtures)
+from tests.support.relay import ClientPool
+from tests.support.sse_server import SSEServer
+from tests.support.wait import wait_until
+from tests.support.webhooks import Answer, MakeReceiver, WebhookReceiver
 
 THREAD_EXIT_DEADLINE = 5.0
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 0.005) -> bool:
-    """True as soon as ``predicate()`` holds; False once ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()  # never set: wait() is an interruptible, bounded pause
-    while True:
-        if predicate():
-            return True
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        pause.wait(min(step, left))
 
 
 def _non_daemon_threads() -> set[threading.Thread]:
@@ -65,69 +71,6 @@ def sse_server() -> Iterator[SSEServer]:
         server.stop()
 
 
-class Collected:
-    """Events received by a ``Collector``, shared with the test thread (thread-safe)."""
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self._events: list[Event] = []
-        self._others: list[Any] = []
-
-    def add(self, message: Any) -> None:
-        with self.cond:
-            if isinstance(message, Event):
-                self._events.append(message)
-            else:
-                self._others.append(message)
-            self.cond.notify_all()
-
-    @property
-    def events(self) -> list[Event]:
-        """A copy of the events received so far, in order."""
-        with self.cond:
-            return list(self._events)
-
-    @property
-    def others(self) -> list[Any]:
-        """Messages that were not events (e.g. ``SubscriberOverflow``)."""
-        with self.cond:
-            return list(self._others)
-
-    def wait_for(self, n: int, timeout: float = 5.0) -> bool:
-        """True once at least ``n`` events arrived; False at the deadline."""
-        with self.cond:
-            return self.cond.wait_for(lambda: len(self._events) >= n, timeout)
-
-    def wait_until(self, predicate: Callable[[list[Event]], bool], timeout: float = 5.0) -> bool:
-        """True once ``predicate(events)`` holds; False at the deadline."""
-        with self.cond:
-            return self.cond.wait_for(lambda: predicate(self._events), timeout)
-
-
-class Collector(pykka.ThreadingActor):
-    """A subscriber actor that appends every message it is told to a ``Collected``."""
-
-    def __init__(self, collected: Collected) -> None:
-        super().__init__()
-        self._collected = collected
-
-    def on_receive(self, message: Any) -> Any:
-        self._collected.add(message)
-        return None
-
-
-class CollectorHandle(Collected):
-    """A started ``Collector``: ``ref`` to subscribe it, and what it received."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ref: pykka.ActorRef[Collector] = Collector.start(self)
-
-    def ids(self, stream: str | None = None) -> list[str | None]:
-        """The ids of the events received (of one stream, or all), in order."""
-        return [e.id for e in self.events if stream is None or e.stream == stream]
-
-
 @pytest.fixture
 def make_collector() -> Iterator[Callable[[], CollectorHandle]]:
     """Start any number of collectors; all are stopped at the end of the test."""
@@ -149,29 +92,6 @@ def make_collector() -> Iterator[Callable[[], CollectorHandle]]:
 def collector(make_collector: Callable[[], CollectorHandle]) -> CollectorHandle:
     """One started collector (stopped at the end of the test)."""
     return make_collector()
-
-
-class Blocker(pykka.ThreadingActor):
-    """A subscriber that blocks on ``gate`` before handling each message (a slow consumer)."""
-
-    def __init__(self, gate: threading.Event, collected: Collected) -> None:
-        super().__init__()
-        self._gate = gate
-        self._collected = collected
-
-    def on_receive(self, message: Any) -> Any:
-        self._gate.wait(30.0)  # far past every test deadline; the fixture opens the gate
-        self._collected.add(message)
-        return None
-
-
-class BlockerHandle(Collected):
-    """A started ``Blocker``: ``ref`` to subscribe it, ``gate`` to let it go on."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Event()
-        self.ref: pykka.ActorRef[Blocker] = Blocker.start(self.gate, self)
 
 
 @pytest.fixture
@@ -200,3 +120,90 @@ def make_sv() -> Iterator[Callable[..., Streamvisor]]:
     finally:
         for sv in made:
             sv.stop(timeout=THREAD_EXIT_DEADLINE)
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawner]:
+    """Run blocking calls in threads; each is abandoned (through its control) and joined at
+    the end of the test."""
+    with Spawner() as spawner:
+        yield spawner
+
+
+@pytest.fixture
+def make_receiver() -> Iterator[MakeReceiver]:
+    """Start webhook receivers: ``make_receiver(plan=(), then=(200, {}))`` (see
+    ``tests/support/webhooks.py``); all are stopped at the end of the test."""
+    started: list[WebhookReceiver] = []
+
+    def make(plan: Iterable[Answer] = (), then: Answer = (200, {})) -> WebhookReceiver:
+        receiver = WebhookReceiver(plan, then).start()
+        started.append(receiver)
+        return receiver
+
+    try:
+        yield make
+    finally:
+        for receiver in started:
+            receiver.stop()
+
+
+@pytest.fixture
+def make_demo() -> Iterator[MakeDemo]:
+    """Start demo sources (``tests/support/demo.py``); all are stopped at the end."""
+    with contextlib.ExitStack() as stack:
+
+        def make(channels: Sequence[str], **options: Any) -> DemoSource:
+            options.setdefault("heartbeat", HEARTBEAT)
+            return stack.enter_context(DemoSource(channels, **options))
+
+        yield make
+
+
+@pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A port bound but not listening: connecting to it is refused (for as long as held)."""
+    sock = socket.socket()
+    try:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+
+
+@pytest.fixture
+def fake_mcp() -> Iterator[FakeMcp]:
+    """A started fake MCP server (``tests/support/mcp_fake.py``), stopped after the test."""
+    server = FakeMcp().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def opened() -> Iterator[Callable[..., Connection]]:
+    """Open ``Connection(spec, last_event_id)``s; all are closed at the end of the test."""
+    made: list[Connection] = []
+
+    def make(spec: StreamSpec, last_event_id: str | None = None) -> Connection:
+        conn = Connection(spec, last_event_id)
+        made.append(conn)
+        conn.open()
+        return conn
+
+    try:
+        yield make
+    finally:
+        for conn in made:
+            conn.close()
+
+
+@pytest.fixture
+def pool() -> Iterator[ClientPool]:
+    """Relay clients (``tests/support/relay.py``); all are closed at the end of the test."""
+    clients = ClientPool()
+    try:
+        yield clients
+    finally:
+        clients.close()

@@ -23,7 +23,9 @@ from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
 from streamvisor.states import StreamState
-from tests.conftest import BlockerHandle, CollectorHandle, wait_until
+from tests.support.actors import BlockerHandle, CollectorHandle
+from tests.support.events import sse_block
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -124,11 +126,6 @@ class FakeFactory:
             return len(self.calls)
 
 
-def ev(i: int | str, data: str | None = None, event: str | None = None) -> bytes:
-    kind = f"event: {event}\n" if event else ""
-    return f"id: {i}\n{kind}data: {data if data is not None else f'd{i}'}\n\n".encode()
-
-
 def resuming(per_connection: int, total: int) -> Callable[[int, str | None], Attempt]:
     """An upstream with events 1..total: each connection sends the next ``per_connection``
     after its Last-Event-ID and closes cleanly; once all are sent it blocks."""
@@ -138,7 +135,7 @@ def resuming(per_connection: int, total: int) -> Callable[[int, str | None], Att
         if start > total:
             return Attempt([BLOCK])
         end = min(total, start + per_connection - 1)
-        return Attempt([ev(i) for i in range(start, end + 1)])
+        return Attempt([sse_block(i) for i in range(start, end + 1)])
 
     return script
 
@@ -209,7 +206,7 @@ def test_the_first_connection_is_given_the_specs_last_event_id(
 def test_after_an_id_reset_the_next_connection_is_given_no_id(
     make_sv: Callable[..., Streamvisor], collector: CollectorHandle
 ) -> None:
-    factory = FakeFactory.playing([Attempt([ev(1), b"id:\ndata: after reset\n\n"])])
+    factory = FakeFactory.playing([Attempt([sse_block(1), b"id:\ndata: after reset\n\n"])])
     sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
@@ -225,8 +222,8 @@ def test_a_partial_event_cut_by_a_drop_is_discarded_and_the_next_connection_resu
 ) -> None:
     factory = FakeFactory.playing(
         [
-            Attempt([ev(1), b"id: 2\ndata: half", ConnectError("connection reset")]),
-            Attempt([ev(2), ev(3)]),
+            Attempt([sse_block(1), b"id: 2\ndata: half", ConnectError("connection reset")]),
+            Attempt([sse_block(2), sse_block(3)]),
         ]
     )
     sv = make_sv([spec()], connect=factory)
@@ -245,7 +242,7 @@ def test_a_connection_factory_that_raises_is_restarted_as_a_crash(
     make_sv: Callable[..., Streamvisor], collector: CollectorHandle
 ) -> None:
     factory = FakeFactory.playing(
-        [Attempt(factory_error=RuntimeError("factory bug")), Attempt([ev(1), BLOCK])]
+        [Attempt(factory_error=RuntimeError("factory bug")), Attempt([sse_block(1), BLOCK])]
     )
     sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
@@ -283,7 +280,7 @@ def test_a_hook_that_raises_is_restarted_and_no_event_is_lost(
 ) -> None:
     def script(_n: int, last_event_id: str | None) -> Attempt:
         start = int(last_event_id or 0) + 1
-        return Attempt([*(ev(i) for i in range(start, 6)), BLOCK])  # one event per read
+        return Attempt([*(sse_block(i) for i in range(start, 6)), BLOCK])  # one event per read
 
     hook = RaisingHook(fail_on="3")
     factory = FakeFactory(script)
@@ -310,7 +307,7 @@ def test_an_on_connect_hook_that_raises_is_restarted(
             if self.calls == 1:
                 raise RuntimeError("on_connect bug")
 
-    factory = FakeFactory.playing([], then=Attempt([ev(1), BLOCK]))
+    factory = FakeFactory.playing([], then=Attempt([sse_block(1), BLOCK]))
     sv = make_sv([spec(handler=FailFirstConnect())], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
@@ -327,7 +324,7 @@ def test_a_hook_that_always_raises_trips_restart_intensity(
         def classify(self, event: Event) -> EventClass:
             raise RuntimeError("always")
 
-    factory = FakeFactory.playing([], then=Attempt([ev(1)]))
+    factory = FakeFactory.playing([], then=Attempt([sse_block(1)]))
     limit = RestartLimit(count=3, within=30)
     sv = make_sv([spec(handler=AlwaysRaises(), max_restarts=limit)], connect=factory)
     sv.start()
@@ -351,7 +348,7 @@ def test_state_changes_are_visible_in_status_and_reported_in_order(
         if n == 0:
             return Attempt(open_error=ConnectError("refused"))
         if n == 1:
-            return Attempt([ev(1), BLOCK])
+            return Attempt([sse_block(1), BLOCK])
         return Attempt([BLOCK])
 
     factory = FakeFactory(script)
@@ -372,7 +369,7 @@ def test_state_changes_are_visible_in_status_and_reported_in_order(
 
 
 def test_close_ends_a_blocked_stream_for_good(make_sv: Callable[..., Streamvisor]) -> None:
-    factory = FakeFactory.playing([Attempt([ev(1), BLOCK])])
+    factory = FakeFactory.playing([Attempt([sse_block(1), BLOCK])])
     sv = make_sv([spec()], connect=factory)
     sv.start()
     assert wait_state(sv, "connected")
@@ -411,7 +408,9 @@ def test_reconnect_drops_the_connection_and_resumes_at_once(
     make_sv: Callable[..., Streamvisor], collector: CollectorHandle
 ) -> None:
     slow = BackoffPolicy(initial=10.0, max=10.0, jitter=0.0)  # any backoff would show
-    factory = FakeFactory.playing([Attempt([ev(1), ev(2), BLOCK]), Attempt([ev(3), BLOCK])])
+    factory = FakeFactory.playing(
+        [Attempt([sse_block(1), sse_block(2), BLOCK]), Attempt([sse_block(3), BLOCK])]
+    )
     sv = make_sv([spec(backoff=slow)], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
@@ -430,7 +429,7 @@ def test_reconnect_restarts_a_failed_stream_with_a_fresh_policy(
     make_sv: Callable[..., Streamvisor], collector: CollectorHandle
 ) -> None:
     factory = FakeFactory.playing(
-        [Attempt(open_error=HTTPStatusError(404))], then=Attempt([ev(1), BLOCK])
+        [Attempt(open_error=HTTPStatusError(404))], then=Attempt([sse_block(1), BLOCK])
     )
     sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
@@ -447,7 +446,9 @@ def test_reconnect_right_after_close_starts_the_stream_again(
     make_sv: Callable[..., Streamvisor], collector: CollectorHandle
 ) -> None:
     slow_to_end = _Block(linger=0.2)  # the closed connection reports back after reconnect
-    factory = FakeFactory.playing([Attempt([ev(1), slow_to_end]), Attempt([ev(2), BLOCK])])
+    factory = FakeFactory.playing(
+        [Attempt([sse_block(1), slow_to_end]), Attempt([sse_block(2), BLOCK])]
+    )
     sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
     sv.start()
@@ -479,7 +480,7 @@ def test_a_hundred_restarts_leave_the_thread_count_at_its_baseline(
     def script(n: int, _lid: str | None) -> Attempt:
         if n == 0 or n > 100:
             return Attempt([BLOCK])
-        return Attempt([ev(n)])  # one event, then a clean close: an immediate restart
+        return Attempt([sse_block(n)])  # one event, then a clean close: an immediate restart
 
     factory = FakeFactory(script)
     sv = make_sv([spec()], connect=factory)
@@ -529,7 +530,14 @@ def test_subscribers_get_only_the_streams_and_event_types_they_asked_for(
     make_sv: Callable[..., Streamvisor], make_collector: Callable[[], CollectorHandle]
 ) -> None:
     def script(n: int, _lid: str | None) -> Attempt:
-        return Attempt([ev(1, event="trade"), ev(2, event="quote"), ev(3, event="trade"), BLOCK])
+        return Attempt(
+            [
+                sse_block(1, event="trade"),
+                sse_block(2, event="quote"),
+                sse_block(3, event="trade"),
+                BLOCK,
+            ]
+        )
 
     factory = FakeFactory(script)
     everything, trades_of_a = make_collector(), make_collector()
@@ -551,7 +559,10 @@ def test_replayed_events_after_a_restart_reach_subscribers_once(
     make_sv: Callable[..., Streamvisor], collector: CollectorHandle
 ) -> None:
     factory = FakeFactory.playing(
-        [Attempt([ev(1), ev(2), ev(3)]), Attempt([ev(2), ev(3), ev(4), BLOCK])]
+        [
+            Attempt([sse_block(1), sse_block(2), sse_block(3)]),
+            Attempt([sse_block(2), sse_block(3), sse_block(4), BLOCK]),
+        ]
     )
     sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
@@ -567,7 +578,7 @@ def test_a_reused_id_with_new_content_is_delivered_and_counted(
     make_sv: Callable[..., Streamvisor], collector: CollectorHandle
 ) -> None:
     factory = FakeFactory.playing(
-        [Attempt([ev(1, "first")]), Attempt([ev(1, "counter restarted"), BLOCK])]
+        [Attempt([sse_block(1, "first")]), Attempt([sse_block(1, "counter restarted"), BLOCK])]
     )
     sv = make_sv([spec()], connect=factory)
     sv.subscribe(collector.ref)
@@ -581,7 +592,7 @@ def test_a_reused_id_with_new_content_is_delivered_and_counted(
 def test_a_subscriber_with_a_crowded_inbox_pauses_the_stream_until_it_catches_up(
     make_sv: Callable[..., Streamvisor], blocker: BlockerHandle
 ) -> None:
-    factory = FakeFactory.playing([Attempt([ev(1), ev(2), ev(3), BLOCK])])
+    factory = FakeFactory.playing([Attempt([sse_block(1), sse_block(2), sse_block(3), BLOCK])])
     sv = make_sv([spec()], connect=factory)
     name = sv.subscribe(blocker.ref, buffer=10)
     crowd = 20

@@ -10,7 +10,7 @@ import pytest
 from streamvisor.checkpoint.store import Checkpoint, CheckpointError
 from streamvisor.cluster.checkpoint_store import RedisCheckpointStore, decode_recent, decode_window
 from streamvisor.cluster.scripts import ACQUIRE, Keys, ScriptRunner
-from tests.cluster.support import DictFence
+from tests.support.fences import DictFence
 
 K = Keys("cp:")
 

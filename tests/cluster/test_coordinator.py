@@ -15,8 +15,8 @@ from streamvisor.cluster.checkpoint_store import RedisCheckpointStore
 from streamvisor.cluster.coordinator import Coordinator
 from streamvisor.cluster.lease import LeaseTiming, WriteVerdict
 from streamvisor.cluster.scripts import Keys
-from tests.cluster.conftest import RedisServer
-from tests.conftest import wait_until
+from tests.support.redis_server import RedisServer
+from tests.support.wait import wait_until
 
 K = Keys("co:")
 STREAMS = [f"s{i}" for i in range(10)]

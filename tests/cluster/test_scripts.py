@@ -20,7 +20,7 @@ from streamvisor.cluster.scripts import (
     ScriptRunner,
 )
 from streamvisor.cluster.sink_scripts import SINK_WRITE, XADD_BATCH
-from tests.conftest import wait_until
+from tests.support.wait import wait_until
 
 K = Keys("t:")
 TTL_MS = 60_000

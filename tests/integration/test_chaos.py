@@ -3,7 +3,7 @@ in order, whatever the faults (clean closes, resets, cut events, replays, a 503)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -12,7 +12,8 @@ from streamvisor.demo.source import Chaos, DemoSource
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
-from tests.conftest import CollectorHandle
+from tests.support.actors import CollectorHandle
+from tests.support.demo import MakeDemo
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,13 +32,10 @@ FAST = BackoffPolicy(initial=0.005, max=0.05, multiplier=2.0, jitter=0.5, reset_
 
 
 @pytest.fixture(params=[1, 7, 2024], ids=lambda seed: f"seed {seed}")
-def source(request: pytest.FixtureRequest) -> Iterator[DemoSource]:
-    demo = DemoSource(CHANNELS, total=TOTAL, rate=3000.0, chaos=CHAOS, seed=request.param)
-    demo.start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def source(request: pytest.FixtureRequest, make_demo: MakeDemo) -> DemoSource:
+    return make_demo(
+        CHANNELS, total=TOTAL, rate=3000.0, chaos=CHAOS, seed=request.param, heartbeat=5.0
+    )
 
 
 def test_every_event_arrives_once_and_in_order_despite_chaos(

@@ -1,7 +1,7 @@
 """Broken configs through the real command line: ``streamvisor check`` and ``streamvisor run``
 both exit 2 with the exact ``FILE:LINE: path.to.key: message`` line and no traceback.
 
-The full table of config problems is a unit test (tests/unit/test_config.py); these cases
+The full table of config problems is a unit test (tests/config/test_load.py); these cases
 prove the CLI reports what the loader finds, as a subprocess would see it.
 """
 

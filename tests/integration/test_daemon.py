@@ -8,7 +8,6 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,15 @@ import pytest
 
 from streamvisor.checkpoint import SQLiteCheckpointStore
 from streamvisor.demo.source import Chaos, DemoSource
-from tests.daemon_helpers import (
-    HangingReceiver,
+from tests.support.daemon import (
     count_ids,
-    free_port,
+    daemon_config,
     ids_by_stream,
     running_daemon,
 )
-from tests.sse_server import Headers, Hold, Send, SSEServer, WaitFor
+from tests.support.demo import MakeDemo
+from tests.support.sse_server import Headers, Hold, Send, SSEServer, WaitFor
+from tests.support.webhooks import WebhookReceiver
 
 CHANNELS = ("alpha", "beta")
 # About three connections in four end badly, and half of the resumes replay old events.
@@ -33,45 +33,12 @@ FLAKY = Chaos(
 
 
 @pytest.fixture
-def source() -> Iterator[DemoSource]:
-    demo = DemoSource(CHANNELS, rate=150.0, chaos=FLAKY, seed=11, heartbeat=0.5)
-    demo.start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def source(make_demo: MakeDemo) -> DemoSource:
+    return make_demo(CHANNELS, rate=150.0, chaos=FLAKY, seed=11)
 
 
 def stream_entry(url: str, name: str) -> dict[str, Any]:
     return {"name": name, "url": url}
-
-
-def daemon_config(
-    tmp_path: Path, streams: list[dict[str, Any]], admin_port: int, **extra: Any
-) -> dict[str, Any]:
-    """A daemon config that reconnects fast, archives to a file and checkpoints often."""
-    config: dict[str, Any] = {
-        "shutdown_timeout": 5,
-        "defaults": {
-            "read_timeout": 5,
-            "backoff": {"initial": 0.01, "max": 0.2, "jitter": 0.3, "reset_after": 5},
-            "max_restarts": {"count": 0, "within": 60},
-            "breaker": {"failures": 0},
-        },
-        "streams": streams,
-        "sinks": [
-            {
-                "name": "archive",
-                "type": "file",
-                "path": str(tmp_path / "events.jsonl"),
-                "flush_interval": 0,
-            }
-        ],
-        "checkpoint": {"path": str(tmp_path / "checkpoints.db"), "interval": 0.1},
-        "admin": {"listen": f"127.0.0.1:{admin_port}"},
-    }
-    config.update(extra)
-    return config
 
 
 def demo_streams(source: DemoSource) -> list[dict[str, Any]]:
@@ -90,10 +57,8 @@ def test_sigterm_exits_0_with_every_received_event_in_the_file_and_the_checkpoin
     tmp_path: Path, source: DemoSource
 ) -> None:
     events = tmp_path / "events.jsonl"
-    port = free_port()
-    with running_daemon(
-        tmp_path, daemon_config(tmp_path, demo_streams(source), port), admin_port=port
-    ) as d:
+    config = daemon_config(tmp_path, demo_streams(source), shutdown_timeout=5)
+    with running_daemon(tmp_path, config) as d:
         d.wait_for(
             lambda: all(count_ids(events, c) >= 150 for c in CHANNELS), "150 events per stream"
         )
@@ -117,9 +82,8 @@ def test_kill_9_then_restart_leaves_no_id_missing_and_repeats_only_the_unsaved_t
     tmp_path: Path, source: DemoSource
 ) -> None:
     events = tmp_path / "events.jsonl"
-    port = free_port()
-    config = daemon_config(tmp_path, demo_streams(source), port)
-    with running_daemon(tmp_path, config, admin_port=port, name="first") as first:
+    config = daemon_config(tmp_path, demo_streams(source), shutdown_timeout=5)
+    with running_daemon(tmp_path, config, name="first") as first:
         first.wait_for(
             lambda: all(count_ids(events, c) >= 200 for c in CHANNELS), "200 events per stream"
         )
@@ -133,9 +97,8 @@ def test_kill_9_then_restart_leaves_no_id_missing_and_repeats_only_the_unsaved_t
     saved = load_checkpoints(tmp_path / "checkpoints.db")
     assert all(saved[c] > 0 for c in CHANNELS)
 
-    port = free_port()
-    config = daemon_config(tmp_path, demo_streams(source), port)
-    with running_daemon(tmp_path, config, admin_port=port, name="second") as second:
+    config = daemon_config(tmp_path, demo_streams(source), shutdown_timeout=5)
+    with running_daemon(tmp_path, config, name="second") as second:
         second.wait_for(
             lambda: all(
                 set(range(1, published[c] + 1)) <= set(ids_by_stream(events).get(c, []))
@@ -170,10 +133,9 @@ def test_admin_endpoint_reports_health_readiness_streams_and_metrics_of_the_runn
         Send(b"id: 1\nevent: tick\ndata: one\n\nid: 2\nevent: tick\ndata: two\n\n"),
         Hold(),
     )
-    port = free_port()
     streams = [{"name": "feed", "url": sse_server.url("/events"), "read_timeout": 30}]
     try:
-        with running_daemon(tmp_path, daemon_config(tmp_path, streams, port), admin_port=port) as d:
+        with running_daemon(tmp_path, daemon_config(tmp_path, streams, shutdown_timeout=5)) as d:
             assert d.get("/health") == (200, '{"status": "ok"}')
             assert sse_server.wait_for_requests(1, timeout=10.0)
             status, body = d.get("/ready")
@@ -199,11 +161,10 @@ def test_admin_endpoint_reports_health_readiness_streams_and_metrics_of_the_runn
 def test_sigterm_exits_0_within_shutdown_timeout_while_the_webhook_receiver_hangs(
     tmp_path: Path, source: DemoSource
 ) -> None:
-    receiver = HangingReceiver().start()
+    receiver = WebhookReceiver(then="hang").start()
     events, dead = tmp_path / "events.jsonl", tmp_path / "dead.jsonl"
     grace = 3.0
-    port = free_port()
-    config = daemon_config(tmp_path, demo_streams(source)[:1], port, shutdown_timeout=grace)
+    config = daemon_config(tmp_path, demo_streams(source)[:1], shutdown_timeout=grace)
     config["sinks"].append(
         {
             "name": "hook",
@@ -216,9 +177,9 @@ def test_sigterm_exits_0_within_shutdown_timeout_while_the_webhook_receiver_hang
         }
     )
     try:
-        with running_daemon(tmp_path, config, admin_port=port) as d:
+        with running_daemon(tmp_path, config) as d:
             d.wait_for(lambda: count_ids(events, "alpha") >= 100, "100 archived events")
-            d.wait_for(lambda: receiver.connections >= 1, "a webhook request in flight")
+            d.wait_for(receiver.got_request.is_set, "a webhook request in flight")
             started = time.monotonic()
             code = d.terminate(timeout=grace + 10)
             took = time.monotonic() - started

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import wait_until
-from tests.views_helpers import call, demo_daemon, states
+from tests.support.views import call, demo_daemon, states
+from tests.support.wait import wait_until
 
 TOKEN = "daemon-t0ken-7"
 

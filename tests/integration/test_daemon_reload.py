@@ -4,46 +4,36 @@ added streams start, removed streams stop, and a broken config changes nothing."
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.daemon_helpers import count_ids, free_port, ids_by_stream, running_daemon, write_config
-from tests.sse_server import Headers, Hold, Send, SSEServer
+from tests.support.daemon import (
+    count_ids,
+    daemon_config,
+    ids_by_stream,
+    running_daemon,
+    write_config,
+)
+from tests.support.demo import MakeDemo
+from tests.support.events import sse_block
+from tests.support.sse_server import Headers, Hold, Send, SSEServer
 
 
 @pytest.fixture
-def source() -> Iterator[DemoSource]:
-    demo = DemoSource(("beta", "gamma", "delta"), rate=150.0, heartbeat=0.5)
-    demo.start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def source(make_demo: MakeDemo) -> DemoSource:
+    return make_demo(("beta", "gamma", "delta"), rate=150.0)
 
 
 def sse_events(first: int, last: int) -> bytes:
-    return b"".join(b"id: %d\nevent: tick\ndata: n%d\n\n" % (i, i) for i in range(first, last + 1))
+    return b"".join(sse_block(i, f"n{i}", "tick") for i in range(first, last + 1))
 
 
-def config(tmp_path: Path, admin_port: int, streams: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "defaults": {"read_timeout": 10, "backoff": {"initial": 0.01, "max": 0.2}},
-        "streams": streams,
-        "sinks": [
-            {
-                "name": "archive",
-                "type": "file",
-                "path": str(tmp_path / "events.jsonl"),
-                "flush_interval": 0,
-            }
-        ],
-        "checkpoint": {"path": str(tmp_path / "checkpoints.db"), "interval": 0.1},
-        "admin": {"listen": f"127.0.0.1:{admin_port}"},
-    }
+def config(tmp_path: Path, streams: list[dict[str, Any]]) -> dict[str, Any]:
+    defaults = {"read_timeout": 10, "backoff": {"initial": 0.01, "max": 0.2}}
+    return daemon_config(tmp_path, streams, defaults=defaults)
 
 
 def test_sighup_restarts_a_changed_stream_where_it_left_off_starts_added_and_stops_removed(
@@ -56,10 +46,7 @@ def test_sighup_restarts_a_changed_stream_where_it_left_off_starts_added_and_sto
     beta = {"name": "beta", "url": source.url("beta")}
     gamma = {"name": "gamma", "url": source.url("gamma")}
     delta = {"name": "delta", "url": source.url("delta")}
-    port = free_port()
-    with running_daemon(
-        tmp_path, config(tmp_path, port, [alpha, beta, delta]), admin_port=port
-    ) as d:
+    with running_daemon(tmp_path, config(tmp_path, [alpha, beta, delta])) as d:
         d.wait_for(
             lambda: (
                 count_ids(events, "alpha") == 5
@@ -69,7 +56,7 @@ def test_sighup_restarts_a_changed_stream_where_it_left_off_starts_added_and_sto
             "events of alpha, beta and delta",
         )
         changed = {**alpha, "headers": {"X-Version": "2"}}
-        write_config(d.config_path, config(tmp_path, port, [changed, gamma, delta]))
+        write_config(d.config_path, config(tmp_path, [changed, gamma, delta]))
         d.send_signal(signal.SIGHUP)
         d.wait_for_log("reload: done")
 
@@ -103,9 +90,8 @@ def test_sighup_with_a_broken_config_logs_the_error_and_keeps_the_old_config_run
     tmp_path: Path, source: DemoSource
 ) -> None:
     events = tmp_path / "events.jsonl"
-    port = free_port()
     beta = {"name": "beta", "url": source.url("beta")}
-    with running_daemon(tmp_path, config(tmp_path, port, [beta]), admin_port=port) as d:
+    with running_daemon(tmp_path, config(tmp_path, [beta])) as d:
         d.wait_for(lambda: count_ids(events, "beta") >= 20, "20 events")
         broken = f"streams:\n  - name: beta\n    url: {source.url('beta')}\n    read_timout: 5\n"
         write_config(d.config_path, broken)

@@ -16,8 +16,9 @@ from types import ModuleType
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.daemon_helpers import WebhookReceiver, running_daemon
-from tests.sse_server import Close, Headers, Hold, Send, SSEServer
+from tests.support.daemon import running_daemon
+from tests.support.sse_server import Close, Headers, Hold, Send, SSEServer
+from tests.support.webhooks import WebhookReceiver
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RUN_DEADLINE = 30.0

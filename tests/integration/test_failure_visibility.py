@@ -6,24 +6,17 @@ attempt and the delay. INFO keeps every attempt."""
 from __future__ import annotations
 
 import re
-import socket
 
 import pytest
 
-from tests.sse_server import Headers, Hold, Send, SSEServer, Status
-from tests.tail_helpers import run_tail
+from tests.support.sse_server import Headers, Hold, Send, SSEServer, Status
+from tests.support.tail import run_tail
 
 pytestmark = pytest.mark.timeout(60)
 
 FAST = ("--backoff-initial", "0.01", "--backoff-max", "0.02", "--backoff-jitter", "0")
 TOKEN = "qtok-Vis1bLesEcReT"
 ATTEMPT = re.compile(r"attempt (\d+), reconnecting in (\d+\.\d+)s")
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def warnings_of(err: str) -> list[str]:
@@ -40,10 +33,14 @@ def warnings_of(err: str) -> list[str]:
     ],
 )
 def test_a_stream_that_keeps_failing_is_visible_at_the_default_level(
-    sse_server: SSEServer, capsys: pytest.CaptureFixture[str], failure: str, cause: str
+    sse_server: SSEServer,
+    capsys: pytest.CaptureFixture[str],
+    refusing_port: int,
+    failure: str,
+    cause: str,
 ) -> None:
     if failure == "refused":
-        url = f"http://127.0.0.1:{closed_port()}/events?access_token={TOKEN}"
+        url = f"http://127.0.0.1:{refusing_port}/events?access_token={TOKEN}"
     else:
         if failure == "503":
             sse_server.default = [Status(503)]

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from streamvisor.checkpoint import SQLiteCheckpointStore
-from tests.burst_server import BurstServer
-from tests.daemon_helpers import DaemonProcess, WebhookReceiver, running_daemon
+from tests.support.burst_server import BurstServer
+from tests.support.daemon import DaemonProcess, running_daemon
+from tests.support.webhooks import WebhookReceiver
 
 DEADLINE = 90.0
 
@@ -110,7 +111,7 @@ def test_a_disk_buffer_holds_events_while_the_receiver_is_down_and_across_kill_9
     tmp_path: Path,
 ) -> None:
     total = 60_000
-    receiver = WebhookReceiver(plan=[(503, {})] * 1_000_000).start()
+    receiver = WebhookReceiver(then=(503, {})).start()  # down
     config: dict[str, Any] = {
         "streams": [{"name": "s", "url": ""}],
         "sinks": [
@@ -147,7 +148,7 @@ def test_a_disk_buffer_holds_events_while_the_receiver_is_down_and_across_kill_9
                 daemon.kill()
             buffer_file = tmp_path / "checkpoints.hook.buffer.db"
             assert buffer_file.exists()
-            receiver.plan = []  # the receiver is back
+            receiver.then = (200, {})  # the receiver is back
             with running_daemon(tmp_path, config, name="back") as daemon:
                 daemon.wait_for(
                     lambda: len(set(receiver.accepted_ids("s"))) >= total,

@@ -20,8 +20,9 @@ import streamvisor
 from streamvisor.api.facade import Streamvisor
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
-from tests.burst_server import EVENT_SIZE, BurstServer
-from tests.conftest import BlockerHandle, wait_until
+from tests.support.actors import BlockerHandle
+from tests.support.burst_server import EVENT_SIZE, BurstServer
+from tests.support.wait import wait_until
 
 DEADLINE = 60.0
 

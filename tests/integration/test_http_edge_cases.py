@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,9 @@ from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.upstream.connection import MAX_RESPONSE_HEADERS, Connection
 from streamvisor.upstream.connector import HTTPConnector
-from tests.conftest import CollectorHandle, wait_until
-from tests.daemon_helpers import running_daemon
-from tests.sse_server import (
+from tests.support.actors import CollectorHandle
+from tests.support.daemon import running_daemon
+from tests.support.sse_server import (
     Close,
     Headers,
     Hold,
@@ -31,7 +31,8 @@ from tests.sse_server import (
     WaitFor,
     redirect,
 )
-from tests.tail_helpers import run_tail
+from tests.support.tail import run_tail
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -59,23 +60,6 @@ def raw_response(*header_lines: str, body: bytes = b"data: x\n\n") -> Send:
 
 def spec_for(server: SSEServer, path: str = "/events", **kwargs: Any) -> StreamSpec:
     return StreamSpec(name="edge", url=server.url(path), **kwargs)
-
-
-@pytest.fixture
-def opened() -> Iterator[Callable[..., Connection]]:
-    made: list[Connection] = []
-
-    def make(spec: StreamSpec, last_event_id: str | None = None) -> Connection:
-        conn = Connection(spec, last_event_id)
-        made.append(conn)
-        conn.open()
-        return conn
-
-    try:
-        yield make
-    finally:
-        for conn in made:
-            conn.close()
 
 
 def read_all(conn: Connection) -> bytes:

@@ -14,20 +14,13 @@ import pytest
 
 import streamvisor
 from streamvisor.policy.backoff import BackoffPolicy
-from tests.burst_server import BurstServer
-from tests.conftest import wait_until
-from tests.sse_server import Close, Headers, Hold, Send, SSEServer, Status
+from tests.support.burst_server import BurstServer
+from tests.support.events import send_events
+from tests.support.sse_server import Close, Headers, Hold, SSEServer, Status
+from tests.support.wait import wait_until
 
 DEADLINE = 30.0
 FAST = BackoffPolicy(initial=0.01, max=0.05, jitter=0.0)
-
-
-def ev(i: int) -> bytes:
-    return f"id: {i}\ndata: d{i}\n\n".encode()
-
-
-def evs(*ids: int) -> Send:
-    return Send(b"".join(ev(i) for i in ids))
 
 
 def _stream_threads() -> list[str]:
@@ -37,8 +30,8 @@ def _stream_threads() -> list[str]:
 def test_events_come_in_order_and_replays_after_a_reconnect_come_once(
     sse_server: SSEServer,
 ) -> None:
-    sse_server.add_script(Headers(), evs(1, 2, 3), Close())
-    sse_server.add_script(Headers(), evs(2, 3, 4, 5), Hold())  # replays 2 and 3
+    sse_server.add_script(Headers(), send_events(1, 2, 3), Close())
+    sse_server.add_script(Headers(), send_events(2, 3, 4, 5), Hold())  # replays 2 and 3
     got: list[str | None] = []
     with streamvisor.connect(sse_server.url("/events"), backoff=FAST) as stream:
         for event in stream:
@@ -57,7 +50,7 @@ def test_events_come_in_order_and_replays_after_a_reconnect_come_once(
 def test_close_from_another_thread_ends_a_blocked_loop_within_a_second(
     sse_server: SSEServer,
 ) -> None:
-    sse_server.add_script(Headers(), evs(1), Hold())
+    sse_server.add_script(Headers(), send_events(1), Hold())
     ended_at: list[float] = []
     with streamvisor.connect(sse_server.url("/events")) as stream:
         assert stream.handle is not None
@@ -74,7 +67,7 @@ def test_close_from_another_thread_ends_a_blocked_loop_within_a_second(
 
 
 def test_http_204_ends_the_iteration_after_every_event(sse_server: SSEServer) -> None:
-    sse_server.add_script(Headers(), evs(1, 2), Close())
+    sse_server.add_script(Headers(), send_events(1, 2), Close())
     sse_server.add_script(Status(204))
     with streamvisor.connect(sse_server.url("/events"), backoff=FAST) as stream:
         ids = [event.id for event in stream]
@@ -117,7 +110,7 @@ def test_a_loop_that_sleeps_pauses_the_upstream_and_loses_nothing() -> None:
 def test_events_of_a_running_streamvisor_can_be_iterated_as_one_more_subscriber(
     sse_server: SSEServer,
 ) -> None:
-    sse_server.add_script(Headers(), evs(1, 2, 3), Hold())
+    sse_server.add_script(Headers(), send_events(1, 2, 3), Hold())
     spec = streamvisor.StreamSpec(name="s", url=sse_server.url("/events"))
     with streamvisor.Streamvisor([spec]) as sv:
         stream = sv.events(streams=["s"])

@@ -3,7 +3,6 @@ fails, not after ``stop()`` has begun, whatever the cause of the failure."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 import pytest
@@ -11,20 +10,14 @@ import pytest
 from streamvisor.api.facade import Streamvisor
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
-from tests.conftest import wait_until
-from tests.sse_server import SSEServer, Status
+from tests.support.sse_server import SSEServer, Status
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
 PASSWORD = "apiPw-7Hq2sEcReT"
 TOKEN = "qtok-19ZksEcReT"
 FAST = BackoffPolicy(initial=0.02, max=0.05, jitter=0.0)
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def secret_url(base: str) -> str:
@@ -37,10 +30,13 @@ def leaked(value: object) -> list[str]:
 
 @pytest.mark.parametrize("failure", ["refused", "503", "401"])
 def test_status_of_a_failing_stream_shows_no_credentials_before_during_and_after_stop(
-    sse_server: SSEServer, make_sv: Callable[..., Streamvisor], failure: str
+    sse_server: SSEServer,
+    make_sv: Callable[..., Streamvisor],
+    refusing_port: int,
+    failure: str,
 ) -> None:
     if failure == "refused":
-        url = secret_url(f"http://127.0.0.1:{closed_port()}/events")
+        url = secret_url(f"http://127.0.0.1:{refusing_port}/events")
     else:
         sse_server.default = [Status(int(failure), {}, f"no {TOKEN}".encode())]
         url = secret_url(sse_server.url("/events"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,11 @@ from typing import Any
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.daemon_helpers import HangingReceiver, free_port, running_daemon
-from tests.sse_server import SSEServer, Status
-from tests.tail_helpers import run_tail
+from tests.support.daemon import ADMIN, running_daemon
+from tests.support.demo import MakeDemo
+from tests.support.sse_server import SSEServer, Status
+from tests.support.tail import run_tail
+from tests.support.webhooks import MakeReceiver, WebhookReceiver
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -34,12 +35,6 @@ def leaked(text: str | bytes) -> list[str]:
     if isinstance(text, bytes):
         text = text.decode("latin-1")
     return [secret for secret in SECRETS if secret in text]
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def with_secrets(url: str) -> str:
@@ -63,37 +58,28 @@ def servers() -> Iterator[dict[str, SSEServer]]:
 
 
 @pytest.fixture
-def source() -> Iterator[DemoSource]:
-    demo = DemoSource(("ticker", "busy"), rate=200.0, heartbeat=0.5)
-    demo.start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def source(make_demo: MakeDemo) -> DemoSource:
+    return make_demo(("ticker", "busy"), rate=200.0)
 
 
 @pytest.fixture
-def hanging() -> Iterator[HangingReceiver]:
-    receiver = HangingReceiver().start()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
+def hanging(make_receiver: MakeReceiver) -> WebhookReceiver:
+    return make_receiver(then="hang")  # never answers
 
 
 def daemon_config(
     tmp_path: Path,
     servers: dict[str, SSEServer],
     source: DemoSource,
-    hanging: HangingReceiver,
-    port: int,
+    hanging: WebhookReceiver,
+    refused: int,
 ) -> dict[str, Any]:
     headers = {"Authorization": "Bearer ${SV_LEAK_TOKEN}", "X-Api-Key": API_KEY}
     fast = {"initial": 0.05, "max": 0.2}
     return {
         "defaults": {"headers": headers, "backoff": fast, "read_timeout": 5},
         "streams": [
-            {"name": "refused", "url": with_secrets(f"http://127.0.0.1:{closed_port()}/e")},
+            {"name": "refused", "url": with_secrets(f"http://127.0.0.1:{refused}/e")},
             {"name": "unavailable", "url": with_secrets(servers["unavailable"].url("/e"))},
             {"name": "denied", "url": with_secrets(servers["denied"].url("/e"))},
             {"name": "ticker", "url": with_secrets(source.url("ticker"))},
@@ -114,7 +100,7 @@ def daemon_config(
             },
         ],
         "checkpoint": {"path": str(tmp_path / "ckpt.db"), "interval": 0.2},
-        "admin": {"listen": f"127.0.0.1:{port}"},
+        "admin": ADMIN,
         "shutdown_timeout": 8,
     }
 
@@ -123,13 +109,13 @@ def test_failing_streams_leak_no_secret_into_logs_status_metrics_or_checkpoints(
     tmp_path: Path,
     servers: dict[str, SSEServer],
     source: DemoSource,
-    hanging: HangingReceiver,
+    hanging: WebhookReceiver,
+    refusing_port: int,
 ) -> None:
-    port = free_port()
-    config = daemon_config(tmp_path, servers, source, hanging, port)
+    config = daemon_config(tmp_path, servers, source, hanging, refusing_port)
     env = {"SV_LEAK_TOKEN": BEARER}
     bodies: list[str] = []
-    with running_daemon(tmp_path, config, admin_port=port, env=env, log_level="debug") as d:
+    with running_daemon(tmp_path, config, env=env, log_level="debug") as d:
         d.wait_for(
             lambda: (d.stream_info("denied") or {}).get("state") == "failed",
             "the 401 stream to fail",
@@ -142,7 +128,7 @@ def test_failing_streams_leak_no_secret_into_logs_status_metrics_or_checkpoints(
             ),
             "failures to repeat and a checkpoint to be written",
         )
-        assert hanging.connections >= 1
+        d.wait_for(lambda: bool(hanging.requests), "a webhook request to hang")
         for path in ("/streams", "/metrics"):
             status, body = d.get(path)
             assert status == 200
@@ -186,10 +172,10 @@ def test_failing_streams_leak_no_secret_into_logs_status_metrics_or_checkpoints(
 
 @pytest.mark.parametrize("failure", ["refused", "503", "401"])
 def test_tail_of_a_failing_stream_leaks_no_secret_on_stderr(
-    sse_server: SSEServer, capsys: pytest.CaptureFixture[str], failure: str
+    sse_server: SSEServer, capsys: pytest.CaptureFixture[str], refusing_port: int, failure: str
 ) -> None:
     if failure == "refused":
-        url = with_secrets(f"http://127.0.0.1:{closed_port()}/e")
+        url = with_secrets(f"http://127.0.0.1:{refusing_port}/e")
     else:
         sse_server.default = [Status(int(failure), {}, f"echo {BEARER}".encode())]
         url = with_secrets(sse_server.url("/e"))

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from streamvisor.daemon.admin import AdminServer
-from tests.browser import Browser, find_chromium
-from tests.conftest import wait_until
-from tests.views_helpers import call, demo_daemon, states
+from tests.support.browser import Browser, find_chromium
+from tests.support.views import call, demo_daemon, states
+from tests.support.wait import wait_until
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")

@@ -20,8 +20,8 @@ import pytest
 
 from streamvisor.cli.main import main
 from streamvisor.demo.source import DemoSource
-from tests.relay_helpers import ClientPool, seqs
-from tests.sse_server import SSEServer, Status
+from tests.support.relay import ClientPool, seqs
+from tests.support.sse_server import SSEServer, Status
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,22 +12,13 @@ from streamvisor.demo.source import DemoSource
 from streamvisor.relay import RelayConfig, RelayServer
 from streamvisor.relay.history_sqlite import HistoryError, SQLiteHistory
 from streamvisor.sse import Event
-from tests.conftest import wait_until
-from tests.daemon_helpers import running_daemon, write_config
-from tests.relay_helpers import ClientPool, seqs
+from tests.support.daemon import running_daemon, write_config
+from tests.support.relay import ClientPool, seqs
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
 RELAY_LINE = re.compile(r"relay listening on http://127\.0\.0\.1:(\d+)")
-
-
-@pytest.fixture
-def pool() -> Iterator[ClientPool]:
-    clients = ClientPool()
-    try:
-        yield clients
-    finally:
-        clients.close()
 
 
 def test_the_daemon_serves_every_configured_stream_and_stops_cleanly(

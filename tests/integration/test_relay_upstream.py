@@ -16,8 +16,8 @@ from streamvisor.demo.source import Chaos, DemoSource
 from streamvisor.policy.backoff import BackoffPolicy
 from streamvisor.relay import RelayConfig, RelayServer, attach
 from streamvisor.spec import StreamSpec
-from tests.conftest import wait_until
-from tests.relay_helpers import ClientPool, Downstream, seqs
+from tests.support.relay import ClientPool, Downstream, seqs
+from tests.support.wait import wait_until
 
 FLAKY = Chaos(
     clean_close=0.34, reset=0.33, cut_event=0.33, replay=0.5, max_events_per_connection=12

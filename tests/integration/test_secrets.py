@@ -8,15 +8,16 @@ import base64
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.daemon_helpers import WebhookReceiver, free_port, running_daemon
-from tests.sse_server import SSEServer, Status
+from tests.support.daemon import ADMIN, running_daemon
+from tests.support.demo import MakeDemo
+from tests.support.sse_server import SSEServer, Status
+from tests.support.webhooks import MakeReceiver, WebhookReceiver
 
 BEARER = "bearer-Zq81sEcReT-4417"
 URL_PASSWORD = "urlPw-9dK2sEcReT"
@@ -31,26 +32,17 @@ def leaked(text: str) -> list[str]:
 
 
 @pytest.fixture
-def source() -> Iterator[DemoSource]:
-    demo = DemoSource(("ticker",), rate=100.0, heartbeat=0.5)
-    demo.start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def source(make_demo: MakeDemo) -> DemoSource:
+    return make_demo(("ticker",), rate=100.0)
 
 
 @pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    failing = WebhookReceiver(plan=[(500, {})] * 100_000).start()
-    try:
-        yield failing
-    finally:
-        failing.stop()
+def receiver(make_receiver: MakeReceiver) -> WebhookReceiver:
+    return make_receiver(then=(500, {}))  # fails every request
 
 
 def secret_config(
-    tmp_path: Path, sse_server: SSEServer, source: DemoSource, receiver: WebhookReceiver, port: int
+    tmp_path: Path, sse_server: SSEServer, source: DemoSource, receiver: WebhookReceiver
 ) -> dict[str, Any]:
     # Two streams: with both, requests would send the URL's Basic auth instead of the header.
     with_password = sse_server.url("/basic").replace("//", f"//apiuser:{URL_PASSWORD}@", 1)
@@ -76,7 +68,7 @@ def secret_config(
                 "dead_letter": str(tmp_path / "dead.jsonl"),
             }
         ],
-        "admin": {"listen": f"127.0.0.1:{port}"},
+        "admin": ADMIN,
     }
 
 
@@ -85,10 +77,9 @@ def test_no_secret_appears_in_logs_status_metrics_or_dead_letters_while_streams_
 ) -> None:
     # The upstream rejects the token, and echoes it back in its error body.
     sse_server.default = [Status(401, {"WWW-Authenticate": "Bearer"}, f"bad {BEARER}".encode())]
-    port = free_port()
-    config = secret_config(tmp_path, sse_server, source, receiver, port)
+    config = secret_config(tmp_path, sse_server, source, receiver)
     env = {"SV_TEST_API_TOKEN": BEARER}
-    with running_daemon(tmp_path, config, admin_port=port, env=env, log_level="debug") as d:
+    with running_daemon(tmp_path, config, env=env, log_level="debug") as d:
         for name in ("private", "userinfo"):
             d.wait_for(
                 lambda name=name: (d.stream_info(name) or {}).get("state") == "failed",

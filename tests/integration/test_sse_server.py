@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.sse_server import Close, Headers, Hold, Reset, Send, SSEServer, Status, WaitFor
+from tests.support.sse_server import Close, Headers, Hold, Reset, Send, SSEServer, Status, WaitFor
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -14,12 +14,14 @@ from typing import Any
 import pykka
 import pytest
 
+from streamvisor.actors.messages import SubscriberOverflow
 from streamvisor.api.facade import Streamvisor
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event
-from tests.conftest import BlockerHandle, CollectorHandle, wait_until
-from tests.sse_server import (
+from tests.support.actors import BlockerHandle, CollectorHandle
+from tests.support.events import send_events, sse_block
+from tests.support.sse_server import (
     Close,
     Headers,
     Hold,
@@ -31,6 +33,7 @@ from tests.sse_server import (
     WaitFor,
     redirect,
 )
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,14 +42,6 @@ FAST = BackoffPolicy(initial=0.01, max=0.05, multiplier=2.0, jitter=0.0, reset_a
 MANY = RestartLimit(count=10_000, within=60.0)
 
 MakeSv = Callable[..., Streamvisor]
-
-
-def ev(i: int, data: str | None = None) -> bytes:
-    return f"id: {i}\ndata: {data if data is not None else f'd{i}'}\n\n".encode()
-
-
-def evs(*ids: int) -> Send:
-    return Send(b"".join(ev(i) for i in ids))
 
 
 def spec(server: SSEServer, path: str = "/events", **kwargs: Any) -> StreamSpec:
@@ -77,8 +72,8 @@ def header(server: SSEServer, n: int, name: str) -> str | None:
 def test_a_reconnect_sends_the_last_event_id_of_the_dropped_connection(
     sse_server: SSEServer, make_sv: MakeSv, collector: CollectorHandle
 ) -> None:
-    sse_server.add_script(Headers(), evs(1, 2), Close())
-    sse_server.add_script(Headers(), evs(3), Hold())
+    sse_server.add_script(Headers(), send_events(1, 2), Close())
+    sse_server.add_script(Headers(), send_events(3), Hold())
     sv = make_sv([spec(sse_server)])
     sv.subscribe(collector.ref)
     sv.start()
@@ -93,7 +88,7 @@ def test_a_reconnect_sends_the_last_event_id_of_the_dropped_connection(
 def test_after_an_id_reset_the_reconnect_carries_no_last_event_id(
     sse_server: SSEServer, make_sv: MakeSv, collector: CollectorHandle
 ) -> None:
-    sse_server.add_script(Headers(), Send(ev(1) + b"id:\ndata: after reset\n\n"), Close())
+    sse_server.add_script(Headers(), Send(sse_block(1) + b"id:\ndata: after reset\n\n"), Close())
     sse_server.add_script(Headers(), Hold())
     sv = make_sv([spec(sse_server)])
     sv.subscribe(collector.ref)
@@ -109,8 +104,8 @@ def test_after_an_id_reset_the_reconnect_carries_no_last_event_id(
 def test_a_partial_event_cut_by_a_drop_is_discarded_and_the_next_connection_resumes(
     sse_server: SSEServer, make_sv: MakeSv, collector: CollectorHandle, drop: Close | Reset
 ) -> None:
-    sse_server.add_script(Headers(), Send(ev(1) + b"id: 2\ndata: hal"), drop)
-    sse_server.add_script(Headers(), evs(2, 3), Hold())
+    sse_server.add_script(Headers(), Send(sse_block(1) + b"id: 2\ndata: hal"), drop)
+    sse_server.add_script(Headers(), send_events(2, 3), Hold())
     sv = make_sv([spec(sse_server)])
     sv.subscribe(collector.ref)
     sv.start()
@@ -127,7 +122,7 @@ def test_a_partial_event_cut_by_a_drop_is_discarded_and_the_next_connection_resu
 def test_the_servers_retry_field_sets_the_reconnect_delay(
     sse_server: SSEServer, make_sv: MakeSv
 ) -> None:
-    sse_server.add_script(Headers(), Send(b"retry: 50\n\n" + ev(1)), Close())
+    sse_server.add_script(Headers(), Send(b"retry: 50\n\n" + sse_block(1)), Close())
     sse_server.add_script(Headers(), Hold())
     sv = make_sv([spec(sse_server)])
     sv.start()
@@ -170,7 +165,7 @@ def test_retry_after_is_honoured_before_the_next_attempt(
     sse_server: SSEServer, make_sv: MakeSv, collector: CollectorHandle, status: int
 ) -> None:
     sse_server.add_script(Status(status, {"Retry-After": "1"}))
-    sse_server.add_script(Headers(), evs(1), Hold())
+    sse_server.add_script(Headers(), send_events(1), Hold())
     sv = make_sv([spec(sse_server)])
     sv.subscribe(collector.ref)
     sv.start()
@@ -197,7 +192,7 @@ def test_a_307_redirect_is_followed_to_the_stream(
     sse_server: SSEServer, make_sv: MakeSv, collector: CollectorHandle
 ) -> None:
     sse_server.add_script(redirect(sse_server.url("/moved"), 307))
-    sse_server.add_script(Headers(), evs(1), Hold())
+    sse_server.add_script(Headers(), send_events(1), Hold())
     sv = make_sv([spec(sse_server)])
     sv.subscribe(collector.ref)
     sv.start()
@@ -213,8 +208,8 @@ def test_a_307_redirect_is_followed_to_the_stream(
 def test_a_post_body_is_sent_again_on_every_reconnect(
     sse_server: SSEServer, make_sv: MakeSv
 ) -> None:
-    sse_server.add_script(Headers(), evs(1), Close())
-    sse_server.add_script(Headers(), evs(2), Close())
+    sse_server.add_script(Headers(), send_events(1), Close())
+    sse_server.add_script(Headers(), send_events(2), Close())
     sse_server.add_script(Headers(), Hold())
     sv = make_sv([spec(sse_server, method="POST", body={"topic": "ticks"})])
     sv.start()
@@ -229,7 +224,7 @@ def test_a_post_body_is_sent_again_on_every_reconnect(
 
 def test_custom_headers_are_sent_on_every_attempt(sse_server: SSEServer, make_sv: MakeSv) -> None:
     sse_server.add_script(Status(500))
-    sse_server.add_script(Headers(), evs(1), Close())
+    sse_server.add_script(Headers(), send_events(1), Close())
     sse_server.add_script(Headers(), Hold())
     sv = make_sv([spec(sse_server, headers={"X-Api-Key": "k1", "Accept-Language": "fr"})])
     sv.start()
@@ -253,7 +248,7 @@ def test_a_header_callable_gives_each_attempt_a_fresh_token(
             return {"Authorization": f"Bearer {issued[-1]}"}
 
     sse_server.add_script(Status(503))
-    sse_server.add_script(Headers(), evs(1), Close())
+    sse_server.add_script(Headers(), send_events(1), Close())
     sse_server.add_script(Headers(), Hold())
     sv = make_sv([spec(sse_server, headers=fresh_token)])
     sv.start()
@@ -269,7 +264,7 @@ def test_a_header_callable_gives_each_attempt_a_fresh_token(
 def test_a_silent_server_is_replaced_after_the_read_timeout(
     sse_server: SSEServer, make_sv: MakeSv
 ) -> None:
-    sse_server.add_script(Headers(), evs(1), Hold())
+    sse_server.add_script(Headers(), send_events(1), Hold())
     sse_server.add_script(Headers(), Hold())
     sv = make_sv([spec(sse_server, read_timeout=0.3)])
     sv.start()
@@ -285,7 +280,7 @@ def test_comments_every_100_ms_keep_a_stream_with_a_short_read_timeout_alive(
     sse_server: SSEServer, make_sv: MakeSv
 ) -> None:
     keepalive = [step for _ in range(20) for step in (Pause(0.1), Send(b": keepalive\n"))]
-    sse_server.add_script(Headers(), evs(1), *keepalive, Hold())
+    sse_server.add_script(Headers(), send_events(1), *keepalive, Hold())
     sv = make_sv([spec(sse_server, read_timeout=0.3)])
     sv.start()
 
@@ -297,7 +292,7 @@ def test_comments_every_100_ms_keep_a_stream_with_a_short_read_timeout_alive(
 def test_closing_a_blocked_stream_from_another_thread_ends_it_within_a_second(
     sse_server: SSEServer, make_sv: MakeSv, collector: CollectorHandle
 ) -> None:
-    sse_server.add_script(Headers(), evs(1), Hold())
+    sse_server.add_script(Headers(), send_events(1), Hold())
     sv = make_sv([spec(sse_server)])
     sv.subscribe(collector.ref)
     sv.start()
@@ -341,7 +336,7 @@ def test_the_breaker_opens_after_repeated_failures_and_closes_when_the_server_re
 ) -> None:
     for _ in range(3):
         sse_server.add_script(Status(500))
-    sse_server.add_script(Headers(), evs(1), Hold())
+    sse_server.add_script(Headers(), send_events(1), Hold())
     breaker = BreakerPolicy(failures=3, cooldown=0.5)
     sv = make_sv([spec(sse_server, breaker=breaker)])
     sv.subscribe(collector.ref)
@@ -363,8 +358,8 @@ def test_the_breaker_opens_after_repeated_failures_and_closes_when_the_server_re
 def test_events_replayed_by_the_server_reach_subscribers_once(
     sse_server: SSEServer, make_sv: MakeSv, collector: CollectorHandle
 ) -> None:
-    sse_server.add_script(Headers(), evs(1, 2, 3), Close())
-    sse_server.add_script(Headers(), evs(2, 3, 4), Hold())  # resends 2 and 3
+    sse_server.add_script(Headers(), send_events(1, 2, 3), Close())
+    sse_server.add_script(Headers(), send_events(2, 3, 4), Hold())  # resends 2 and 3
     sv = make_sv([spec(sse_server)])
     sv.subscribe(collector.ref)
     sv.start()
@@ -379,7 +374,7 @@ def test_events_replayed_by_the_server_reach_subscribers_once(
 def test_a_slow_subscriber_overflows_its_own_buffer_while_a_fast_one_gets_everything(
     sse_server: SSEServer, make_sv: MakeSv, collector: CollectorHandle, blocker: BlockerHandle
 ) -> None:
-    sse_server.add_script(Headers(), evs(*range(1, 201)), Hold())
+    sse_server.add_script(Headers(), send_events(*range(1, 201)), Hold())
     sv = make_sv([spec(sse_server)])
     sv.subscribe(collector.ref, name="fast")
     sv.subscribe(blocker.ref, name="slow", buffer=10, overflow="drop_oldest")
@@ -409,6 +404,33 @@ def test_a_slow_subscriber_overflows_its_own_buffer_while_a_fast_one_gets_everyt
     assert ids[-1] == 200  # drop_oldest keeps the newest
 
 
+def test_a_slow_subscriber_under_disconnect_is_removed_and_told_while_a_fast_one_gets_everything(
+    sse_server: SSEServer, make_sv: MakeSv, collector: CollectorHandle, blocker: BlockerHandle
+) -> None:
+    sse_server.add_script(Headers(), send_events(*range(1, 201)), Hold())
+    sv = make_sv([spec(sse_server)])
+    sv.subscribe(collector.ref, name="fast")
+    sv.subscribe(blocker.ref, name="slow", buffer=10, when_full="disconnect")
+    sv.start()
+
+    assert collector.wait_for(200, DEADLINE)
+    assert collector.ids() == [str(i) for i in range(1, 201)]  # the stream went on
+    assert wait_until(lambda: sv.status()["subscribers"]["slow"]["removed"], DEADLINE)
+    slow = sv.status()["subscribers"]["slow"]
+    assert (slow["removed"], slow["policy"]) == ("disconnected", "disconnect")
+    assert slow["dropped"] > 0
+    assert "slow" not in stream_status(sv)["subscribers"]
+    assert sv.status()["subscribers"]["fast"]["removed"] is None
+
+    blocker.gate.set()
+    assert wait_until(lambda: blocker.others != [], DEADLINE)
+    assert blocker.others == [SubscriberOverflow("slow", slow["dropped"])]
+    # what was in its inbox before the overflow still arrives, in order, and nothing after
+    ids = [e.id for e in blocker.events]
+    assert ids == [str(i) for i in range(1, len(ids) + 1)]
+    assert len(ids) == slow["delivered"]
+
+
 class Raiser(pykka.ThreadingActor):
     """A subscriber that raises on its first event (pykka then stops it)."""
 
@@ -422,7 +444,9 @@ def test_a_subscriber_that_raises_does_not_affect_other_subscribers(
     sse_server: SSEServer, make_sv: MakeSv, collector: CollectorHandle
 ) -> None:
     raiser_dead = threading.Event()
-    sse_server.add_script(Headers(), evs(1), WaitFor(raiser_dead), evs(2, 3, 4, 5), Hold())
+    sse_server.add_script(
+        Headers(), send_events(1), WaitFor(raiser_dead), send_events(2, 3, 4, 5), Hold()
+    )
     raiser = Raiser.start()
     sv = make_sv([spec(sse_server)])
     sv.subscribe(raiser, name="raiser")
@@ -443,7 +467,7 @@ def test_a_subscriber_that_raises_does_not_affect_other_subscribers(
 def test_stop_returns_quickly_while_a_stream_waits_on_a_silent_server(
     sse_server: SSEServer, collector: CollectorHandle
 ) -> None:
-    sse_server.add_script(Headers(), evs(1), Hold())
+    sse_server.add_script(Headers(), send_events(1), Hold())
     sv = Streamvisor([spec(sse_server, read_timeout=30.0)])
     try:
         sv.subscribe(collector.ref)
@@ -462,9 +486,10 @@ def test_a_hundred_reconnects_leave_no_connection_or_thread_behind(
     sse_server: SSEServer, make_sv: MakeSv
 ) -> None:
     go = threading.Event()
-    sse_server.add_script(Headers(), evs(1), WaitFor(go), Close())
+    sse_server.add_script(Headers(), send_events(1), WaitFor(go), Close())
     for i in range(2, 101):
-        sse_server.add_script(Headers(), evs(i), Close())  # clean close: immediate reconnect
+        # A clean close: an immediate reconnect.
+        sse_server.add_script(Headers(), send_events(i), Close())
     sse_server.default = [Headers(), Hold()]
     sv = make_sv([spec(sse_server)])
     sv.start()

@@ -12,15 +12,13 @@ import datetime as dt
 import json
 import re
 import signal
-import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from tests.sse_server import Close, Headers, Hold, Send, SSEServer, Status, Step, WaitFor
-from tests.tail_helpers import EVENT_KEYS, RFC3339_UTC, run_tail, tail_process
+from tests.support.sse_server import Close, Headers, Hold, Send, SSEServer, Status, Step, WaitFor
+from tests.support.tail import EVENT_KEYS, RFC3339_UTC, run_tail, tail_process
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -200,17 +198,6 @@ def test_max_attempts_against_a_server_that_always_fails_exits_1_retries_exhaust
     assert "retries exhausted" in last
     assert "500" in last
     assert len(server.requests) == 2
-
-
-@pytest.fixture
-def refusing_port() -> Iterator[int]:
-    """A port bound but not listening: connecting to it is refused (for as long as held)."""
-    sock = socket.socket()
-    try:
-        sock.bind(("127.0.0.1", 0))
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 def test_connection_refused_with_max_attempts_exits_1_with_one_line(

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from tests.sse_server import Close, Headers, Hold, Pause, Send, SSEServer, Status
-from tests.tail_helpers import run_tail
+from tests.support.sse_server import Close, Headers, Hold, Pause, Send, SSEServer, Status
+from tests.support.tail import run_tail
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.sse_server import Close, Headers, Hold, Send, SSEServer, Status, Step, redirect
-from tests.tail_helpers import run_tail
+from tests.support.sse_server import Close, Headers, Hold, Send, SSEServer, Status, Step, redirect
+from tests.support.tail import run_tail
 
 pytestmark = pytest.mark.timeout(60)
 

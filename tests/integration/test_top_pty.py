@@ -13,8 +13,8 @@ import pexpect
 import pytest
 
 from streamvisor.cli.main import main
-from tests.conftest import wait_until
-from tests.views_helpers import demo_daemon, demo_source, states, write_config
+from tests.support.views import demo_daemon, demo_source, states, write_config
+from tests.support.wait import wait_until
 
 DEADLINE = 15
 ANSI = r"(?:\s|\x1b\[[0-9;?]*[A-Za-z])+"  # spaces and styling between two cells of a row

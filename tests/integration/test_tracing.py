@@ -21,9 +21,9 @@ from streamvisor.config.tracing import TracingConfig
 from streamvisor.daemon.tracing import AttemptTracer, TracingError, build_tracer
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
 from streamvisor.spec import BreakerPolicy, StreamSpec
-from tests.conftest import wait_until
-from tests.daemon_helpers import running_daemon
-from tests.sse_server import Close, Headers, Hold, Send, SSEServer, Status
+from tests.support.daemon import running_daemon
+from tests.support.sse_server import Close, Headers, Hold, Send, SSEServer, Status
+from tests.support.wait import wait_until
 
 FAST = BackoffPolicy(initial=0.01, max=0.05, multiplier=2.0, jitter=0.0, reset_after=60.0)
 DEADLINE = 5.0

@@ -4,13 +4,14 @@ recovers gets every event exactly once, or the event is in the dead-letter file.
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from streamvisor.demo.source import DemoSource
-from tests.daemon_helpers import WebhookReceiver, free_port, ids_by_stream, running_daemon
+from tests.support.daemon import ADMIN, ids_by_stream, running_daemon
+from tests.support.demo import MakeDemo
+from tests.support.webhooks import MakeReceiver, WebhookReceiver
 
 TOTAL = 300
 # Retries: 4 tries per batch. Ten 500s dead-letter two batches and wear the third down,
@@ -19,29 +20,19 @@ PLAN = [(500, {})] * 10 + [(429, {"Retry-After": "0"})] * 3
 
 
 @pytest.fixture
-def source() -> Iterator[DemoSource]:
-    demo = DemoSource(("orders",), total=TOTAL, rate=500.0, heartbeat=0.5)
-    demo.start()
-    try:
-        yield demo
-    finally:
-        demo.stop()
+def source(make_demo: MakeDemo) -> DemoSource:
+    return make_demo(("orders",), total=TOTAL, rate=500.0)
 
 
 @pytest.fixture
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver(PLAN).start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def receiver(make_receiver: MakeReceiver) -> WebhookReceiver:
+    return make_receiver(PLAN)
 
 
 def test_every_event_reaches_the_recovering_receiver_exactly_once_or_the_dead_letter_file(
     tmp_path: Path, source: DemoSource, receiver: WebhookReceiver
 ) -> None:
     dead = tmp_path / "dead.jsonl"
-    port = free_port()
     config = {
         "streams": [{"name": "orders", "url": source.url("orders"), "read_timeout": 10}],
         "sinks": [
@@ -54,13 +45,13 @@ def test_every_event_reaches_the_recovering_receiver_exactly_once_or_the_dead_le
                 "dead_letter": str(dead),
             }
         ],
-        "admin": {"listen": f"127.0.0.1:{port}"},
+        "admin": ADMIN,
     }
 
     def settled() -> set[int]:
         return set(receiver.accepted_ids("orders")) | set(ids_by_stream(dead).get("orders", []))
 
-    with running_daemon(tmp_path, config, admin_port=port) as d:
+    with running_daemon(tmp_path, config) as d:
         d.wait_for(lambda: settled() >= set(range(1, TOTAL + 1)), "every event settled")
         assert d.terminate() == 0, d.stderr()
 

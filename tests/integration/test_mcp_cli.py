@@ -1,0 +1,84 @@
+"""``streamvisor mcp call`` and ``streamvisor tail --mcp`` against the fake server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from streamvisor.cli.main import main
+from tests.support.mcp_fake import FakeMcp
+from tests.support.wait import wait_until
+
+
+def test_mcp_call_prints_the_result_and_deletes_the_session(
+    fake_mcp: FakeMcp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["mcp", "call", fake_mcp.url, "tools/call", '{"name": "echo"}', "--timeout", "5"])
+    out = capsys.readouterr()
+    assert code == 0 and json.loads(out.out) == {"echo": {"name": "echo"}}
+    assert len(fake_mcp.seen("DELETE")) == 1 and not fake_mcp.seen("GET")
+
+
+def test_mcp_call_json_rpc_error_exits_1(
+    fake_mcp: FakeMcp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["mcp", "call", fake_mcp.url, "tools/call", '{"name": "fail"}']) == 1
+    assert "tool failed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["tools/call", "{bad"], "params are not JSON"),
+        (["tools/call", "[1]"], "params must be a JSON object"),
+    ],
+)
+def test_mcp_call_usage_errors_exit_2(
+    fake_mcp: FakeMcp, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["mcp", "call", fake_mcp.url, *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_mcp_call_bad_url_exits_2_and_unreachable_exits_1_without_the_token(
+    capsys: pytest.CaptureFixture[str], refusing_port: int
+) -> None:
+    assert main(["mcp", "call", "ftp://x/mcp", "ping"]) == 2
+    url = f"http://127.0.0.1:{refusing_port}/mcp"
+    assert main(["mcp", "call", url, "ping", "-H", "Authorization: Bearer s3cr3t-tok"]) == 1
+    err = capsys.readouterr().err
+    assert "s3cr3t-tok" not in err and "Connection refused" in err
+
+
+def test_tail_mcp_prints_messages_with_their_method(
+    fake_mcp: FakeMcp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    codes: list[int] = []
+    argv = ["tail", "--mcp", fake_mcp.url, "--max-events", "1", "--backoff-initial", "0.05"]
+    thread = threading.Thread(target=lambda: codes.append(main(argv)))
+    thread.start()
+    try:
+        assert wait_until(lambda: fake_mcp.streaming == 1, 5)
+        fake_mcp.notify("notifications/resources/updated", {"uri": "file:///a"})
+        thread.join(10)
+    finally:
+        fake_mcp.expire_all()
+        thread.join(10)
+    assert codes == [0]
+    line = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert line["event"] == "notifications/resources/updated" and line["stream"] == "tail"
+
+
+def test_mcp_call_runs_as_a_subprocess(fake_mcp: FakeMcp) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "streamvisor", "mcp", "call", fake_mcp.url, "ping"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0 and json.loads(proc.stdout) == {"echo": None}
