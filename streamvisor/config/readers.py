@@ -19,10 +19,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from streamvisor.config.node import INVALID, Invalid, Node, describe, quote
 from streamvisor.policy.redact import MASK, is_secret_header, is_secret_param, redact_url
+from streamvisor.upstream.fields import HEADER_NAME, OWS, header_value_problem, url_problem
 
 __all__ = ["ValueReaders", "either"]
 
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 section 5.6.2 token
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 
@@ -180,38 +180,33 @@ class ValueReaders(ABC):
         return text if isinstance(text, Invalid) else os.path.join(base_dir, text)
 
     def url(self, node: Node) -> str | Invalid:
-        """An http(s) URL with a host; its password and secret query values become secrets."""
+        """An http(s) URL with a host (``upstream.fields.url_problem``, the rule the command
+        line applies too); its password and secret query values become secrets."""
         text = self.string(node)
         if isinstance(text, Invalid):
             return INVALID
         text = text.strip()
         try:
             parts = urlsplit(text)
-            host = parts.hostname
-            _ = parts.port  # raises ValueError on a bad port
+            password = parts.password
+            query = parse_qsl(parts.query, keep_blank_values=False)
         except ValueError:
-            self.error(node.line, node.path, f"not a valid URL: {_shown_url(node, text)}")
-            return INVALID
-        if parts.password:
-            self.add_secret(parts.password)
-            self.add_secret(unquote(parts.password))
-        for name, value in parse_qsl(parts.query, keep_blank_values=False):
+            password, query = None, []
+        if password:
+            self.add_secret(password)
+            self.add_secret(unquote(password))
+        for name, value in query:
             if is_secret_param(name):
                 self.add_secret(value)
-        if parts.scheme.lower() not in ("http", "https"):
-            self.error(
-                node.line,
-                node.path,
-                f"expected an http:// or https:// URL, got {_shown_url(node, text)}",
-            )
-            return INVALID
-        if not host:
-            self.error(node.line, node.path, f"URL has no host: {_shown_url(node, text)}")
+        problem = url_problem(text, shown=_shown_url(node, text))
+        if problem is not None:
+            self.error(node.line, node.path, problem)
             return INVALID
         return text
 
     def headers(self, node: Node) -> dict[str, str] | Invalid:
-        """A mapping of header name to string value. Values are never shown in messages."""
+        """A mapping of header name to string value that a request can carry
+        (``upstream.fields``). Values are never shown in messages."""
         if node.broken:
             return INVALID
         if not node.is_mapping:
@@ -220,7 +215,7 @@ class ValueReaders(ABC):
         result: dict[str, str] = {}
         ok = True
         for name, child in node.value.items():
-            if not _HEADER_NAME.fullmatch(name):
+            if not HEADER_NAME.fullmatch(name):
                 self.error(child.key_line, child.path, f"{name!r} is not a valid header name")
                 ok = False
                 continue
@@ -237,8 +232,10 @@ class ValueReaders(ABC):
                 continue
             else:
                 text = child.raw if child.raw is not None else str(value)
-            if "\r" in text or "\n" in text:
-                self.error(child.line, child.path, "header value must not contain line breaks")
+            # Checked as sent: surrounding spaces and tabs are not part of the value.
+            problem = header_value_problem(text.strip(OWS))
+            if problem is not None:
+                self.error(child.line, child.path, f"header value {problem}")
                 ok = False
                 continue
             if is_secret_header(name):

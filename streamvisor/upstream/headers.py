@@ -12,13 +12,13 @@ is a local problem to report, never retried.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from requests.structures import CaseInsensitiveDict
 
 from streamvisor.policy.redact import redact_url
+from streamvisor.upstream.fields import FIELD_CONTROL, OWS, header_problem
 
 __all__ = [
     "header_problem",
@@ -29,11 +29,6 @@ __all__ = [
 ]
 
 _BASE_HEADERS = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-
-_OWS = " \t"
-# C0 controls except HTAB, and DEL (RFC 9110 section 5.5: not field-vchar, SP or HTAB).
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def last_event_id_header(last_event_id: str | None) -> tuple[str | bytes | None, str | None]:
@@ -52,34 +47,12 @@ def last_event_id_header(last_event_id: str | None) -> tuple[str | bytes | None,
     """
     if not last_event_id:
         return None, None
-    value = last_event_id.strip(_OWS)
+    value = last_event_id.strip(OWS)
     if not value:
         return None, None
-    if _CONTROL.search(value):
+    if FIELD_CONTROL.search(value):
         return None, "it holds control characters, which cannot be sent in an HTTP header"
     return (value if value.isascii() else value.encode("utf-8")), None
-
-
-def header_problem(name: str, value: str) -> str | None:
-    """Why the request header ``name: value`` cannot be sent, or None when it can.
-
-    The message names the header but never quotes its value (it may be a credential).
-
-    Args:
-        name: the header name (an RFC 9110 token).
-        value: the value as it will be sent (surrounding spaces and tabs already removed).
-    """
-    if not _TOKEN.fullmatch(name):
-        return "not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"
-    if _CONTROL.search(value):
-        return f"the value of header {name} holds control characters"
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        return f"the value of header {name} is not Latin-1 text"
-    if value[:1].isspace():
-        return f"the value of header {name} starts with whitespace"
-    return None
 
 
 def location_problem(location: str | None) -> str | None:
@@ -142,7 +115,7 @@ def request_headers(
     """
     headers = CaseInsensitiveDict[str | bytes](_BASE_HEADERS)
     for name, value in extra.items():
-        text = value.strip(_OWS) if isinstance(value, str) else value
+        text = value.strip(OWS) if isinstance(value, str) else value
         problem = header_problem(name, text) if isinstance(text, str) else None
         if problem is not None:
             return {}, problem, None

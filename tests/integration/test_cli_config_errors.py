@@ -49,6 +49,11 @@ CASES = [
         GOOD_STREAM + f'    headers: {{Authorization: "Bearer ${{{UNSET}}}"}}\n',
         f"{{path}}:4: streams[0].headers.Authorization: environment variable {UNSET} is not set",
     ),
+    (
+        "header value run cannot send",
+        GOOD_STREAM + '    headers: {Authorization: "Bearer x\\u0007"}\n',
+        "{path}:4: streams[0].headers.Authorization: header value holds control characters",
+    ),
 ]
 
 
