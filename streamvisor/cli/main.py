@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from streamvisor import __version__
+from streamvisor.cli.arguments import argument_problem, header, token
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -91,14 +92,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    name = name.strip()
-    if not sep or not name or any(c in name for c in " \t\r\n"):
-        raise argparse.ArgumentTypeError(f"expected 'Name: value', got {text.split(':')[0]!r}")
-    return name, value.strip()
-
-
 def _add_logging(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument(
         "--log-level",
@@ -121,7 +114,7 @@ def _add_upstream(p: argparse.ArgumentParser) -> None:
         dest="headers",
         action="append",
         default=[],
-        type=_header,
+        type=header,
         metavar="'Name: value'",
         help="request header, repeatable (sent on every reconnect)",
     )
@@ -134,9 +127,10 @@ def _add_upstream(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backoff-max",
         type=_positive_float,
-        default=30.0,
+        default=None,  # not given: 30, unless --backoff-initial is larger (a usage error)
         metavar="SECONDS",
-        help="longest wait between attempts, a server's retry: included (default: 30)",
+        help="longest wait between attempts, a server's retry: included; at least "
+        "--backoff-initial (default: 30)",
     )
     p.add_argument("--backoff-jitter", type=_fraction, default=0.3, metavar="FRACTION")
     p.add_argument(
@@ -222,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="tokens",
         action="append",
         default=[],
+        type=token,
         metavar="TOKEN",
         help="clients must present one (Bearer or ?access_token=); repeatable",
     )
@@ -259,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from streamvisor.upstream.mcp.cli import add_parser as add_mcp
 
-    add_mcp(sub, _header, _positive_float, _add_logging)
+    add_mcp(sub, header, _positive_float, _add_logging)
     return parser
 
 
@@ -275,6 +270,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if args.command is None:
         parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    problem = argument_problem(args)
+    if problem is not None:
+        command = " ".join(filter(None, (args.command, getattr(args, "mcp_command", None))))
+        print(f"streamvisor {command}: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:
         if args.command == "tail":

@@ -115,9 +115,13 @@ def upstream_redactor(args: argparse.Namespace) -> Redactor:
     for name, value in args.headers:
         if is_secret_header(name):
             redactor.add(value)
-    password = urllib.parse.urlsplit(args.url).password
+    try:
+        password = urllib.parse.urlsplit(args.url).password
+    except ValueError:  # not a URL: main() reports it before anything runs
+        password = None
     if password:
         redactor.add(password)
+        redactor.add(urllib.parse.unquote(password))
     return redactor
 
 
@@ -141,7 +145,7 @@ def upstream_spec(args: argparse.Namespace, name: str) -> StreamSpec:
         connect_timeout=args.connect_timeout,
         backoff=BackoffPolicy(
             initial=args.backoff_initial,
-            max=max(args.backoff_max, args.backoff_initial),
+            max=args.backoff_max,
             multiplier=args.backoff_multiplier,
             jitter=args.backoff_jitter,
             reset_after=args.backoff_reset_after,

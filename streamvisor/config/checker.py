@@ -19,7 +19,7 @@ from streamvisor.config.readers import ValueReaders, either
 from streamvisor.errors import ConfigError
 from streamvisor.policy.redact import Redactor
 
-__all__ = ["Checker", "Field"]
+__all__ = ["Checker", "Field", "order_problem"]
 
 # A nested section's field: (keyword argument, Checker reader method, bounds).
 Field = tuple[str, str, dict[str, float]]
@@ -144,13 +144,10 @@ class Checker(ValueReaders):
             low_key, high_key, high_default = order
             low = values.get(fields[low_key][0])
             high = values.get(fields[high_key][0], high_default)
-            if low is not None and high < low:
-                if high_key in entries:
-                    where = entries[high_key]
-                    message = f"must not be less than {low_key} ({low:g}), got {high:g}"
-                else:
-                    where = entries[low_key]
-                    message = f"must not be more than {high_key} ({high:g}), got {low:g}"
+            given = high_key in entries
+            message = None if low is None else order_problem(low_key, low, high_key, high, given)
+            if message is not None:
+                where = entries[high_key if given else low_key]
                 self.error(where.line, where.path, message)
                 ok = False
         return values if ok else INVALID
@@ -179,3 +176,26 @@ class Checker(ValueReaders):
             return node.value
         self.error(node.line, node.path, f"a JSON value cannot hold {describe(node)}; quote it")
         return INVALID
+
+
+def order_problem(
+    low_key: str, low: float, high_key: str, high: float, high_given: bool
+) -> str | None:
+    """Why a lower bound above its upper bound is wrong, or None when ``high >= low``.
+
+    The message belongs to the key the user gave: ``high_key`` when ``high_given`` (it is
+    too small), else ``low_key`` (too big for the default ``high``). The config's sections
+    and the command line's options (``--backoff-max``) share it, so both say the same.
+
+    Args:
+        low_key: how the lower bound is named, e.g. ``initial`` or ``--backoff-initial``.
+        low: its value.
+        high_key: how the upper bound is named.
+        high: its value (given, or the default).
+        high_given: whether the user gave ``high``.
+    """
+    if high >= low:
+        return None
+    if high_given:
+        return f"must not be less than {low_key} ({low:g}), got {high:g}"
+    return f"must not be more than {high_key} ({high:g}), got {low:g}"

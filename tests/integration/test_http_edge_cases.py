@@ -282,15 +282,13 @@ def test_an_event_over_max_event_size_fails_the_connection_loudly_and_is_never_s
         ("X-Name: \u20ac-secret", "the value of header X-Name is not Latin-1 text"),
     ],
 )
-def test_tail_reports_a_header_it_cannot_send_as_a_local_error_and_exits_1(
+def test_tail_refuses_a_header_it_cannot_send_as_a_usage_error_before_any_request(
     sse_server: SSEServer, capsys: pytest.CaptureFixture[str], header: str, reason: str
 ) -> None:
     run = run_tail(capsys, sse_server.url("/"), "-H", header)
-    assert run.code == 1
-    assert run.err_lines == [
-        f"streamvisor tail: permanent error: GET {sse_server.url('/')}: cannot build the "
-        f"request: {reason}"
-    ]
+    assert run.code == 2
+    assert run.err_lines == [f"streamvisor tail: error: argument -H/--header: {reason}"]
+    assert "secret" not in run.err
     assert sse_server.requests == []
 
 

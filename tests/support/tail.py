@@ -63,6 +63,11 @@ class TailRun:
 
 def run_tail(capsys: pytest.CaptureFixture[str], *args: str, deadline: float = 10.0) -> TailRun:
     """``main(["tail", *args])`` in this process, stdout/stderr captured, with a deadline."""
+    return run_cli(capsys, "tail", *args, deadline=deadline)
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str, deadline: float = 10.0) -> TailRun:
+    """``main(argv)`` (any command) in this process, stdout/stderr captured, with a deadline."""
     capsys.readouterr()
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
@@ -76,7 +81,7 @@ def run_tail(capsys: pytest.CaptureFixture[str], *args: str, deadline: float = 1
     watchdog.daemon = True
     watchdog.start()
     try:
-        code = main(["tail", *args])
+        code = main(list(argv))
     finally:
         watchdog.cancel()
         watchdog.join()
