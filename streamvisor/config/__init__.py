@@ -1,12 +1,13 @@
 """The YAML config: load, interpolate ``${VAR}``, validate with file:line errors, and the frozen
 values it becomes (``Config``, ``SinkConfig``, ...). Pure but for reading the one file.
 
-Modules, in the order a file goes through them: ``load`` (read the file, put the sections
-together), ``walker`` (YAML to located ``Node`` values, ``interpolation`` of ``${VAR}``),
-``checker`` and ``readers`` (the ``Checker``: read one value, record a located problem),
-``streams``, ``sinks`` with ``sink_types`` (one class per sink type: the registry) and
-``buffers``, ``tracing``, ``checks`` (warnings across sections), ``model`` (the values).
-``schema`` is the import path for the section readers of feature packages.
+Modules, in the order a file goes through them: ``load`` (``source`` reads the file: a
+regular one, 10 MiB at most; ``load`` puts the sections together), ``walker`` (YAML to
+located ``Node`` values, ``interpolation`` of ``${VAR}``), ``checker`` and ``readers`` (the
+``Checker``: read one value, record a located problem), ``streams``, ``sinks`` with
+``sink_types`` (one class per sink type: the registry) and ``buffers``, ``tracing``,
+``checks`` (warnings across sections), ``model`` (the values). ``schema`` is the import path
+for the section readers of feature packages.
 
 The names below load lazily: feature packages (relay, cluster) import
 ``streamvisor.config.schema`` for their own sections, and ``load`` imports them back.

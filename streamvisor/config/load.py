@@ -1,12 +1,13 @@
 """Load a YAML config into frozen values, reporting every problem with its line.
 
-``load_config`` reads one file; everything else is pure (no network, no actors, no other
-files). Problems are collected, never raised one at a time: ``ConfigErrors`` carries all of
-them, sorted by line, each formatted ``FILE:LINE: path.to.key: message`` with secrets masked.
-This module reads the file, walks the top level and the small ``checkpoint:`` and ``admin:``
-sections, and puts the sections together; the other sections have their own modules
-(``streams``, ``sinks``, ``relay.settings``, ``cluster.settings``, ``tracing``), the YAML is
-walked by ``walker`` and single values are read by the ``Checker``.
+``load_config`` reads one file (with ``source``: a regular file of 10 MiB at most);
+everything else is pure (no network, no actors, no other files). Problems are collected,
+never raised one at a time: ``ConfigErrors`` carries all of them, sorted by line, each
+formatted ``FILE:LINE: path.to.key: message`` with secrets masked. This module reads the
+file, walks the top level and the small ``checkpoint:`` and ``admin:`` sections, and puts
+the sections together; the other sections have their own modules (``streams``, ``sinks``,
+``relay.settings``, ``cluster.settings``, ``tracing``), the YAML is walked by ``walker``
+and single values are read by the ``Checker``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from streamvisor.config.checks import warn_streams
 from streamvisor.config.model import AdminConfig, CheckpointConfig, Config, SinkConfig
 from streamvisor.config.node import INVALID, Invalid, Node, describe
 from streamvisor.config.sinks import read_sinks
+from streamvisor.config.source import read_source
 from streamvisor.config.streams import read_defaults, read_streams
 from streamvisor.config.tracing import read_tracing
 from streamvisor.config.walker import read_document
@@ -79,7 +81,8 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     """Read and validate the config file at ``path``.
 
     Args:
-        path: the YAML file; relative paths inside it resolve against its folder.
+        path: the YAML file, a regular file of at most ``MAX_CONFIG_BYTES`` (10 MiB);
+            relative paths inside it resolve against its folder.
         environ: variables for ``${VAR}`` interpolation (``os.environ`` when None).
 
     Raises:
@@ -87,15 +90,9 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     """
     source = os.fspath(path)
     try:
-        with open(source, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        raise ConfigErrors([ConfigError("file not found", file=source)]) from None
-    except IsADirectoryError:
-        raise ConfigErrors([ConfigError("is a directory, not a file", file=source)]) from None
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ConfigErrors([ConfigError(f"cannot read: {reason}", file=source)]) from None
+        data = read_source(source)
+    except ConfigError as exc:
+        raise ConfigErrors([exc]) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -78,3 +78,17 @@ def test_a_broken_config_exits_2_with_the_exact_error_line_and_no_traceback(
     assert result.stderr.splitlines() == [expected.format(path=path)]
     assert result.stdout == ""
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_dev_zero_as_the_config_exits_2_at_once_with_one_line(command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "streamvisor", command, "/dev/zero"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        "/dev/zero: is a character device, not a regular file: give the path of a YAML file"
+    ]
