@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from streamvisor.config.checker import Checker
 from streamvisor.config.node import INVALID, Invalid, Node
+from streamvisor.extras import install_hint
 from streamvisor.policy.redact import redact_url
 
 __all__ = ["EXPORTERS", "TracingConfig", "read_tracing"]
@@ -76,7 +77,7 @@ def read_tracing(c: Checker, node: Node | None) -> TracingConfig | Invalid | Non
         c.warn(
             node.key_line,
             node.path,
-            "tracing needs the otel extra (pip install 'streamvisor[otel]'); "
+            f"tracing needs the otel extra ({install_hint('otel')}); "
             "'streamvisor run' refuses to start without it",
         )
     return TracingConfig(exporter=exporter, endpoint=endpoint, service_name=service.strip())

@@ -46,4 +46,5 @@ def test_tracing_without_the_otel_extra_is_a_warning(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("streamvisor.config.tracing.otel_installed", lambda: False)
     warnings = cfg.warnings(STREAM + "tracing: {exporter: console}\n")
     assert len(warnings) == 1
-    assert "streamvisor[otel]" in warnings[0]
+    assert "pip install 'streamvisor[otel]'" in warnings[0]
+    assert "from a source checkout: pip install '.[otel]'" in warnings[0]
