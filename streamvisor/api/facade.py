@@ -12,6 +12,7 @@ nothing is lost; ``drop_newest``, ``drop_oldest`` and ``disconnect`` are for liv
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import os
@@ -146,6 +147,7 @@ class Streamvisor(SubscriberMethods):
             if self._started:
                 return self
             self._started = True
+        atexit.register(self._stop_at_exit)
         self._actors.start(
             self._hub,
             self._connect,
@@ -174,6 +176,7 @@ class Streamvisor(SubscriberMethods):
                 self._stopped = True
                 return
             self._stopped = True
+        atexit.unregister(self._stop_at_exit)
         deadline = time.monotonic() + timeout
         self._actors.stop(deadline, timeout)
         self.final_positions = self._hub.positions()
@@ -184,6 +187,11 @@ class Streamvisor(SubscriberMethods):
                 log.exception("closing a sink buffer failed")
         self._mcp.close(timeout=min(2.0, max(deadline - time.monotonic(), 0.01)))
         self._actors.stop_timer()
+
+    def _stop_at_exit(self) -> None:
+        """At interpreter exit, a running streamvisor stops gracefully (its actor threads
+        are daemons, so a forgotten ``stop()`` never keeps the process alive)."""
+        self.stop(timeout=2.0)
 
     def __enter__(self) -> Streamvisor:
         return self.start()

@@ -160,3 +160,30 @@ def test_aconnect_raises_the_typed_error_on_a_permanent_failure(sse_server: SSES
 
     with pytest.raises(streamvisor.StreamFailedError, match="403"):
         asyncio.run(asyncio.wait_for(main(), DEADLINE))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "for e in streamvisor.connect(URL):\n    break\n",
+        "streamvisor.Streamvisor([streamvisor.StreamSpec(name='s', url=URL)]).start()\n",
+    ],
+    ids=["for-break-without-with", "start-without-stop"],
+)
+def test_a_program_that_forgets_to_stop_still_exits(body: str) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with BurstServer(100_000) as server:  # a stream that stays open and busy
+        code = f"import streamvisor\nURL = {server.url!r}\n{body}print('done', flush=True)\n"
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done"
+    assert "Traceback" not in result.stderr
