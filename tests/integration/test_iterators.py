@@ -187,3 +187,14 @@ def test_a_program_that_forgets_to_stop_still_exits(body: str) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "done"
     assert "Traceback" not in result.stderr
+
+
+def test_iterating_a_stream_the_streamvisor_does_not_run_is_refused_not_a_hang(
+    sse_server: SSEServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = streamvisor.StreamSpec(name="a", url=sse_server.url("/events"))
+    sv = streamvisor.Streamvisor([spec])
+    with pytest.raises(ValueError, match="unknown stream\\(s\\) 'typo' \\(known: a\\)"):
+        sv.events(streams=["typo"])
+    sv.add_listener(lambda stream, events: None, streams=["typo"])
+    assert "takes unknown stream(s) 'typo' (known: a)" in caplog.text
