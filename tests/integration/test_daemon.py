@@ -190,3 +190,18 @@ def test_sigterm_exits_0_within_shutdown_timeout_while_the_webhook_receiver_hang
     archived = ids_by_stream(events)["alpha"]
     dead_lettered = ids_by_stream(dead).get("alpha", [])
     assert sorted(dead_lettered) == archived, "events neither delivered nor dead-lettered"
+
+
+def test_the_same_stop_signal_delivered_twice_at_once_is_one_graceful_stop(
+    tmp_path: Path, source: DemoSource
+) -> None:
+    events = tmp_path / "events.jsonl"
+    config = daemon_config(tmp_path, demo_streams(source)[:1], shutdown_timeout=5)
+    with running_daemon(tmp_path, config) as d:
+        d.wait_for(lambda: count_ids(events, "alpha") >= 20, "20 events")
+        # GNU timeout signals the child, then its whole group: two SIGTERMs at once.
+        d.send_signal(signal.SIGTERM)
+        d.send_signal(signal.SIGTERM)
+        code = d.wait(15.0)
+    assert code == 0, d.stderr()
+    assert "stopped in" in d.stderr()
