@@ -61,6 +61,8 @@ class Streamvisor(SubscriberMethods):
             ``HTTPConnector``: one shared connection pool, one cookie jar per stream.
         rng: random source for backoff jitter.
         on_state: called (in the supervisor's thread) on every stream state change.
+        on_sink_closed: called with a sink's name when its destination is gone for good
+            (stdout's reader left); the daemon stops then.
         observer: told about every connection attempt (``streamvisor.daemon.tracing``); None: off.
     """
 
@@ -74,6 +76,7 @@ class Streamvisor(SubscriberMethods):
         rng: random.Random | None = None,
         on_state: Callable[[str, StreamState], None] | None = None,
         observer: AttemptObserver | None = None,
+        on_sink_closed: Callable[[str], None] | None = None,
     ) -> None:
         self._specs: dict[str, StreamSpec] = {}
         for spec in streams:
@@ -90,6 +93,7 @@ class Streamvisor(SubscriberMethods):
         self._base_connect = connect if connect is not None else _default_connector()
         self._connect = self._mcp.connector(self._base_connect)
         self._observer = observer
+        self._on_sink_closed = on_sink_closed
         if observer is not None:
             self._connect = observer.wrap_connect(self._connect)
         self._rng = rng

@@ -39,6 +39,7 @@ class SubscriberMethods:
     _buffers: dict[str, SinkBuffer]
     _sink_objects: dict[str, Sink]
     _specs: dict[str, Any]
+    _on_sink_closed: Callable[[str], None] | None
 
     def _known(self, streams: Sequence[str] | None, what: str) -> None:
         """Warn about stream names this streamvisor does not run (yet): a typo would
@@ -164,7 +165,9 @@ class SubscriberMethods:
             store = MemoryBuffer(settings, on_drop=on_drop)
         outlet = SinkOutlet(name, store, _names(streams), _names(events))
         outlet_box.append(outlet)
-        self._actors.start_sink(sink, store)  # wakes are wired before any stream can put
+        self._actors.start_sink(
+            sink, store, self._on_sink_closed
+        )  # wakes are wired before any stream can put
         self._buffers[name] = store
         self._sink_objects[name] = sink
         self._hub.add(outlet)

@@ -163,7 +163,11 @@ class Daemon:
     def _build(self, config: Config, saved: Mapping[str, Checkpoint]) -> Streamvisor:
         if self._cluster is not None:  # no streams yet: the coordinator adds what it claims
             return self._cluster.build(
-                config, stop_event=self._stop_event, on_state=self._on_state, observer=self._tracer
+                config,
+                stop_event=self._stop_event,
+                on_state=self._on_state,
+                observer=self._tracer,
+                on_sink_closed=self._on_sink_closed,
             )
         return Streamvisor.from_loaded(
             config,
@@ -171,7 +175,14 @@ class Daemon:
             checkpoints=dict(saved),
             on_state=self._on_state,
             observer=self._tracer,
+            on_sink_closed=self._on_sink_closed,
         )
+
+    def _on_sink_closed(self, sink: str) -> None:
+        # As a Unix filter whose reader left (``streamvisor run c.yaml | head``): stop, with
+        # checkpoints covering only what every sink wrote, and exit 0.
+        log.warning("sink %s: its destination is gone (reader left); stopping", sink)
+        self.request_stop()
 
     def _on_state(self, stream: str, state: StreamState) -> None:
         if state in (StreamState.CONNECTED, StreamState.FAILED, StreamState.CLOSED):
