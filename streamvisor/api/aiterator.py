@@ -238,5 +238,7 @@ def aconnect(url: str, *, buffer: int = DEFAULT_BUFFER, **options: Any) -> Async
     Raises:
         ValueError: an invalid option (as ``StreamSpec`` raises it).
     """
+    if buffer < 1:
+        raise ValueError(f"buffer must be >= 1, got {buffer}")
     spec = StreamSpec(name=options.pop("name", None) or default_name(url), url=url, **options)
     return AsyncEventStream(spec, buffer)

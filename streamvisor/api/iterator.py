@@ -257,6 +257,8 @@ def connect(url: str, *, buffer: int = DEFAULT_BUFFER, **options: Any) -> EventS
     """
     from streamvisor.api.facade import Streamvisor
 
+    if buffer < 1:
+        raise ValueError(f"buffer must be >= 1, got {buffer}")
     spec = StreamSpec(name=options.pop("name", None) or default_name(url), url=url, **options)
     sv = Streamvisor([spec])
     return sv.events(streams=[spec.name], buffer=buffer, _owned=True)
@@ -271,7 +273,13 @@ def attach(
     *,
     owned: bool,
 ) -> EventStream:
-    """An ``EventStream`` over ``sv`` (``Streamvisor.events`` and ``connect`` call this)."""
+    """An ``EventStream`` over ``sv`` (``Streamvisor.events`` and ``connect`` call this).
+
+    Raises:
+        ValueError: ``buffer`` below 1.
+    """
+    if buffer < 1:
+        raise ValueError(f"buffer must be >= 1, got {buffer}")
     only = frozenset(streams) if streams is not None else None
     outlet = QueueOutlet(name, only, frozenset(events) if events is not None else None, buffer)
     handle: StreamHandle | None = None

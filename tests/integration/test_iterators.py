@@ -198,3 +198,11 @@ def test_iterating_a_stream_the_streamvisor_does_not_run_is_refused_not_a_hang(
         sv.events(streams=["typo"])
     sv.add_listener(lambda stream, events: None, streams=["typo"])
     assert "takes unknown stream(s) 'typo' (known: a)" in caplog.text
+
+
+@pytest.mark.parametrize("buffer", [0, -5])
+def test_a_buffer_below_one_is_refused(buffer: int) -> None:
+    with pytest.raises(ValueError, match="buffer must be >= 1"):
+        streamvisor.connect("http://127.0.0.1:9/events", buffer=buffer)
+    with pytest.raises(ValueError, match="buffer must be >= 1"):
+        streamvisor.aconnect("http://127.0.0.1:9/events", buffer=buffer)
