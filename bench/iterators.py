@@ -2,7 +2,7 @@
 
 Same loopback source as flow.py (bench/sse_source.py in another process, ``burst`` mode: 256 B
 events as fast as the socket takes them), every contender and its baseline in the same run,
-rounds interleaved and rotated, best and median ev/s, spread, CPU µs per event. Every run
+each contender warmed up once, rounds interleaved and rotated, best and median ev/s, spread, CPU µs per event. Every run
 checks that ids ``1..N`` arrived once each, in order (bench/iter_contenders.py). Sections
 (``--only sync,async``):
 
@@ -20,6 +20,7 @@ checks that ids ``1..N`` arrived once each, in order (bench/iter_contenders.py).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import os
 import sys
@@ -35,6 +36,7 @@ from sse_source import Source
 ensure_repo_on_path()
 
 SECTIONS = ("sync", "async")
+WARM_UP = 2000  # events per warm-up run
 
 
 def _show(n: int) -> Callable[[Any], str]:
@@ -50,18 +52,32 @@ def _show(n: int) -> Callable[[Any], str]:
     return show
 
 
+Contenders = list[tuple[str, Callable[[str, int], it.IterRun]]]
+
+
+def _measure(n: int, rounds: int, url: str, contenders: Contenders) -> dict[str, list[Any]]:
+    """Warm each contender up once (imports, first connection; not counted), then run the
+    interleaved, rotated rounds."""
+    for name, fn in contenders:
+        try:
+            fn(url, min(n, WARM_UP))
+        except Exception as exc:
+            print(f"  warm-up {name}: FAILED {type(exc).__name__}: {exc}", flush=True)
+    bound = [(name, functools.partial(fn, url, n)) for name, fn in contenders]
+    return run_rounds(bound, rounds, _show(n))
+
+
 def section_sync(n: int, rounds: int) -> list[list[str]]:
     print(f"\n## sync: {n:,} events to a `for` loop in this process\n", flush=True)
+    contenders: Contenders = [
+        ("launchdarkly loop (baseline)", it.run_ld),
+        ("launchdarkly loop, read1", it.run_ld_read1),
+        ("for event in connect(url)", it.run_connect),
+        ("add_listener (stream thread only)", it.run_listener),
+        ("connect(url, dedup_window=0)", functools.partial(it.run_connect, dedup_window=0)),
+    ]
     with Source("burst", count=n, hold=True) as src:
-        url = src.url
-        contenders: list[tuple[str, Callable[[], Any]]] = [
-            ("launchdarkly loop (baseline)", lambda: it.run_ld(url, n)),
-            ("launchdarkly loop, read1", lambda: it.run_ld_read1(url, n)),
-            ("for event in connect(url)", lambda: it.run_connect(url, n)),
-            ("add_listener (stream thread only)", lambda: it.run_listener(url, n)),
-            ("connect(url, dedup_window=0)", lambda: it.run_connect(url, n, dedup_window=0)),
-        ]
-        results = run_rounds(contenders, rounds, _show(n))
+        results = _measure(n, rounds, src.url, contenders)
     print()
     return throughput_table(
         n, results, "launchdarkly loop (baseline)", {"for event in connect(url)": 1.0}
@@ -70,18 +86,17 @@ def section_sync(n: int, rounds: int) -> list[list[str]]:
 
 def section_async(n: int, rounds: int) -> list[list[str]]:
     print(f"\n## async: {n:,} events to an `async for` loop under asyncio.run\n", flush=True)
-    with Source("burst", count=n, hold=True) as src:
-        url = src.url
-        contenders: list[tuple[str, Callable[[], Any]]] = [
-            ("httpx-sse aiter_sse() (baseline)", lambda: it.run_httpx_sse(url, n)),
-            ("async for event in aconnect(url)", lambda: it.run_aconnect(url, n)),
+    contenders: Contenders = [
+        ("httpx-sse aiter_sse() (baseline)", it.run_httpx_sse),
+        ("async for event in aconnect(url)", it.run_aconnect),
+    ]
+    if importlib.util.find_spec("uvloop") is not None:
+        contenders += [
+            ("httpx-sse aiter_sse(), uvloop", functools.partial(it.run_httpx_sse, uvloop=True)),
+            ("aconnect(url), uvloop", functools.partial(it.run_aconnect, uvloop=True)),
         ]
-        if importlib.util.find_spec("uvloop") is not None:
-            contenders += [
-                ("httpx-sse aiter_sse(), uvloop", lambda: it.run_httpx_sse(url, n, uvloop=True)),
-                ("aconnect(url), uvloop", lambda: it.run_aconnect(url, n, uvloop=True)),
-            ]
-        results = run_rounds(contenders, rounds, _show(n))
+    with Source("burst", count=n, hold=True) as src:
+        results = _measure(n, rounds, src.url, contenders)
     print()
     return throughput_table(
         n, results, "httpx-sse aiter_sse() (baseline)", {"async for event in aconnect(url)": 1.0}
