@@ -205,3 +205,96 @@ def run_aconnect(url: str, n: int, uvloop: bool = False) -> IterRun:
 
 
 Runner = Callable[..., IterRun]
+
+
+# -- the hand-off alone (section ``handoff``): no socket, no decoder ----------------------
+HANDOFF_READ = 1024  # events per read: what a 256 KiB read of 256 B events holds
+
+
+class _Control:
+    """A ``PauseControl`` for a stream that is never stopped."""
+
+    def abandoned(self) -> bool:
+        return False
+
+    def pause(self, outlet: str) -> None:
+        pass
+
+    def resume(self) -> None:
+        pass
+
+
+def _reads(n: int) -> list[list[Any]]:
+    from streamvisor import Event
+
+    def event(i: int) -> Any:
+        return Event(
+            stream="s",
+            id=str(i),
+            event="tick",
+            data="x",
+            last_event_id=str(i),
+            received_at=0.0,
+        )
+
+    events = [event(i) for i in range(1, n + 1)]
+    return [events[i : i + HANDOFF_READ] for i in range(0, n, HANDOFF_READ)]
+
+
+def _feed(outlet: Any, reads: list[list[Any]]) -> threading.Thread:
+    from streamvisor.policy.flow import Position
+
+    def feed() -> None:
+        start, control = Position(0, None), _Control()
+        for read in reads:
+            outlet.offer("s", read, start, start, control)
+        outlet.finish()
+
+    return threading.Thread(target=feed, name="feeder")
+
+
+def handoff_sync(n: int) -> float:
+    """CPU µs per event of the loop's thread: ``for event in stream`` over a ``QueueOutlet``
+    that a thread fills with reads of ``HANDOFF_READ`` events (the loop body as above)."""
+    from streamvisor.api.iterator import EventStream, QueueOutlet
+
+    reads = _reads(n)
+    outlet = QueueOutlet("handoff", None, None)
+    stream: Any = EventStream(None, outlet, None, owned=False)  # type: ignore[arg-type]
+    feeder = _feed(outlet, reads)
+    ids: list[str | None] = []
+    add = ids.append
+    cpu0 = time.thread_time()
+    feeder.start()
+    for event in stream:
+        add(event.id)
+    cpu = time.thread_time() - cpu0
+    feeder.join(TIMEOUT)
+    assert checked(n, ids, cpu, cpu).lost == 0
+    return cpu / n * 1e6
+
+
+def handoff_async(n: int) -> float:
+    """``handoff_sync`` for ``async for`` over ``aconnect()``'s ``LoopOutlet`` (asyncio.run)."""
+    from streamvisor.api.aiterator import AsyncEventStream, LoopOutlet
+    from streamvisor.spec import StreamSpec
+
+    reads = _reads(n)
+
+    async def main() -> float:
+        outlet = LoopOutlet("handoff", None, None, 10_000, asyncio.get_running_loop())
+        stream = AsyncEventStream(StreamSpec(name="s", url="http://127.0.0.1:9/"), 10_000)
+        stream._outlet = outlet  # what __aenter__ sets up, without a stream
+        feeder = _feed(outlet, reads)
+        ids: list[str | None] = []
+        add = ids.append
+        cpu0 = time.thread_time()
+        feeder.start()
+        async for event in stream:
+            add(event.id)
+        cpu = time.thread_time() - cpu0
+        feeder.join(TIMEOUT)
+        assert checked(n, ids, cpu, cpu).lost == 0
+        return cpu / n * 1e6
+
+    return asyncio.run(main())

@@ -4,7 +4,7 @@ Same loopback source as flow.py (bench/sse_source.py in another process, ``burst
 events as fast as the socket takes them), every contender and its baseline in the same run,
 each contender warmed up once, rounds interleaved and rotated, best and median ev/s, spread, CPU µs per event. Every run
 checks that ids ``1..N`` arrived once each, in order (bench/iter_contenders.py). Sections
-(``--only sync,async``):
+(``--only sync,async,handoff``):
 
 1. ``sync``: ``for event in streamvisor.connect(url)`` vs a bare launchdarkly-eventsource
    loop (flow.py's counting baseline). Target >= 1.0x. launchdarkly fed by ``read1``,
@@ -13,8 +13,11 @@ checks that ids ``1..N`` arrived once each, in order (bench/iter_contenders.py).
 2. ``async``: ``async for event in streamvisor.aconnect(url)`` vs httpx-sse's
    ``aiter_sse()`` (its README usage), both under ``asyncio.run``. Target >= 1.0x. With
    uvloop installed, both again under ``uvloop.run`` (info).
+3. ``handoff``: the iterators' own share, without socket or decoder: a thread offers reads
+   of 1,024 events to the outlet, the loop takes them; CPU µs per event of the loop's
+   thread, best and median of ``--rounds`` (compare versions with ``--src``).
 
-    python bench/iterators.py [--events 200000] [--rounds 5] [--only sync,async] [--src DIR]
+    python bench/iterators.py [--events 200000] [--rounds 5] [--only sync,async,handoff] [--src DIR]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import functools
 import importlib.util
 import os
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -35,7 +39,7 @@ from sse_source import Source
 
 ensure_repo_on_path()
 
-SECTIONS = ("sync", "async")
+SECTIONS = ("sync", "async", "handoff")
 WARM_UP = 2000  # events per warm-up run
 
 
@@ -103,6 +107,17 @@ def section_async(n: int, rounds: int) -> list[list[str]]:
     )
 
 
+def section_handoff(n: int, rounds: int) -> list[list[str]]:
+    print(f"\n## handoff: {n:,} events from a feeding thread, loop's thread CPU\n", flush=True)
+    rows = []
+    for name, fn in (("for event in stream", it.handoff_sync), ("async for", it.handoff_async)):
+        fn(min(n, WARM_UP))
+        values = [fn(n) for _ in range(rounds)]
+        rows.append([name, f"{min(values):.3f}", f"{statistics.median(values):.3f}"])
+    print(table(["loop", "best CPU µs/event", "median"], rows))
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -131,8 +146,11 @@ def main(argv: list[str] | None = None) -> int:
         summary += section_sync(args.events, args.rounds)
     if "async" in only:
         summary += section_async(args.events, args.rounds)
+    if "handoff" in only:
+        summary += section_handoff(args.events, args.rounds)
     print(f"\n## summary ({time.monotonic() - started:.0f}s; load at the end {load()})\n")
-    print(table(["target", "measured", "verdict", "lost"], summary))
+    if summary:
+        print(table(["target", "measured", "verdict", "lost"], summary))
     return 0
 
 
