@@ -34,7 +34,6 @@ from streamvisor.cluster.lease import LeaseTiming
 from streamvisor.cluster.scripts import Keys, ScriptRunner
 from streamvisor.cluster.settings import same_redis
 from streamvisor.errors import StreamvisorError
-from streamvisor.extras import install_hint
 from streamvisor.policy.redact import redact_url
 from streamvisor.sinks.base import Sink
 from streamvisor.sinks.redis_streams import RedisStreamsSink
@@ -167,12 +166,7 @@ class ClusterNode:
         self.timing = LeaseTiming.for_ttl(cluster.lease_ttl)
         self.keys = Keys(cluster.key_prefix)
         if client is None:
-            try:
-                import redis
-            except ImportError:
-                raise ClusterError(
-                    f"cluster mode needs redis-py: {install_hint('cluster')}"
-                ) from None
+            import redis
 
             wait = max(0.25, cluster.lease_ttl / 4)  # a hung call must not outlast a renewal
             client = redis.Redis.from_url(

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from streamvisor.config.schema import INVALID, Checker, Field, Invalid, Node, describe
+from streamvisor.extras import install_hint
 from streamvisor.policy.redact import redact_url
 
 __all__ = [
@@ -165,8 +166,7 @@ def read_redis_url(c: Checker, node: Node) -> str | Invalid:
         c.error(
             node.line,
             node.path,
-            "the Redis client is not installed: pip install 'streamvisor[cluster]' "
-            "(in a source checkout: pip install '.[cluster]')",
+            f"the Redis client is not installed: {install_hint('cluster')}",
         )
         return INVALID
     return text

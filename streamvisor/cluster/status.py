@@ -14,7 +14,6 @@ from typing import Any
 
 from streamvisor.cluster.balance import instance_name
 from streamvisor.cluster.scripts import Keys
-from streamvisor.extras import install_hint
 from streamvisor.policy.redact import redact_url
 
 __all__ = ["read_status", "render", "run_status"]
@@ -118,13 +117,7 @@ def run_status(path: str, *, as_json: bool = False) -> int:
     if config.cluster is None:
         print(f"{path}: no 'cluster:' section (cluster status needs one)", file=sys.stderr)
         return EXIT_CONFIG
-    try:
-        import redis
-    except ImportError:
-        print(
-            f"streamvisor cluster status needs redis-py: {install_hint('cluster')}", file=sys.stderr
-        )
-        return EXIT_FAILURE
+    import redis
 
     url = config.cluster.redis
     client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5.0)

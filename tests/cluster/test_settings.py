@@ -7,6 +7,7 @@ import pytest
 
 from streamvisor.cluster.settings import DEFAULT_FIELDS, ClusterConfig, RedisStreamsOptions
 from streamvisor.config.load import CheckpointConfig
+from streamvisor.extras import install_hint
 from tests.support import config as cfg
 from tests.support.config import STREAM
 
@@ -248,4 +249,6 @@ def test_without_the_redis_client_check_names_the_extra_to_install(
     )
     found = cfg.errors(STREAM + section)
     assert found, "a config needing redis-py must not pass check without it"
-    assert all("pip install 'streamvisor[cluster]'" in e for e in found), found
+    assert all(
+        e.endswith(f"the Redis client is not installed: {install_hint('cluster')}") for e in found
+    ), found

@@ -23,14 +23,6 @@ streams:
 """
 """One stream, ready for more keys (of the stream, at 4 spaces) or sections (at column 0)."""
 
-CLUSTER = """\
-cluster: {redis: "redis://127.0.0.1:1/0"}
-checkpoint: {store: redis}
-streams:
-  - {name: a, url: "http://127.0.0.1:1/x"}
-"""
-"""A valid cluster-mode config whose Redis (port 1) refuses connections."""
-
 
 def parse(
     text: str, environ: Mapping[str, str] | None = None, source: str = "config.yaml"
