@@ -16,9 +16,11 @@ from streamvisor.upstream.mcp.jsonrpc import McpCallError
 from streamvisor.upstream.mcp.session import Era
 from streamvisor.upstream.mcp.stream import LegacySseRequired, McpStream
 
-__all__ = ["invoke"]
+__all__ = ["EMPTY_METHOD", "invoke"]
 
 log = logging.getLogger(__name__)
+
+EMPTY_METHOD = "the method is empty (e.g. tools/list)"
 
 
 def invoke(
@@ -32,10 +34,13 @@ def invoke(
     """Send ``method(params)`` and return its result.
 
     Raises:
+        ValueError: ``method`` is empty or blank (nothing is sent).
         McpTimeoutError: no result within ``timeout`` seconds (a ``TimeoutError``).
         McpCallError: a JSON-RPC error, or an answer stream that could not be resumed.
         StreamError: the session could not be made (connect error, HTTP status).
     """
+    if not method.strip():
+        raise ValueError(EMPTY_METHOD)
     deadline = stream.clock() + timeout
     sent_once = False
     expired_once = False
