@@ -137,7 +137,7 @@ class _Reader:
             self._conn.open()
             while self._conn.read():
                 pass
-        except Exception:  # the waiting call times out with a clear message
+        except Exception:  # open_legacy recorded why: the waiting call raises it at once
             return
 
     def stop(self) -> None:

@@ -37,7 +37,9 @@ def invoke(
         ValueError: ``method`` is empty or blank (nothing is sent).
         McpTimeoutError: no result within ``timeout`` seconds (a ``TimeoutError``).
         McpCallError: a JSON-RPC error, or an answer stream that could not be resumed.
-        StreamError: the session could not be made (connect error, HTTP status).
+        StreamError: the session could not be made (connect error, HTTP status); when
+            the HTTP+SSE session the stream was making failed, at once, as
+            ``LegacySseFailedError`` (also an ``McpCallError``) giving both answers.
     """
     if not method.strip():
         raise ValueError(EMPTY_METHOD)
@@ -103,7 +105,7 @@ def _cancel(stream: McpStream, message: Mapping[str, Any]) -> None:
 
 def _status_text(exc: StatusAnswer, method: str) -> str:
     detail = exc.error.get("message") if exc.error else None
-    return f"{method}: HTTP {exc.status}" + (f": {detail}" if detail else "")
+    return f"{method}: {exc}" + (f": {detail}" if detail else "")
 
 
 def _code(exc: StatusAnswer) -> int | None:
