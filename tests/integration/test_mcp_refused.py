@@ -92,6 +92,7 @@ def test_every_call_on_a_stream_whose_fallback_failed_says_why_at_once(
         with pytest.raises(McpCallError, match="fallback failed: HTTP 404 Not Found"):
             sv.call("tools", "tools/list", {}, timeout=TIMEOUT)
     assert len(fake_mcp.seen("GET")) == 1  # a call does not open the HTTP+SSE stream
+    assert _stream(sv)["mcp"]["era"] == "unknown"  # the calls' initialize guessed nothing
 
 
 def test_a_refused_fallback_is_forgotten_so_a_recovered_server_is_initialized_again(

@@ -212,9 +212,12 @@ class McpSession:
         return self.options.legacy_sse and status in (400, 404, 405)
 
     def fall_back(self, cause: str) -> None:
-        """Try HTTP+SSE next; ``cause`` says why (what ``initialize`` was answered)."""
-        self.era = Era.LEGACY_SSE
+        """Try HTTP+SSE next; ``cause`` says why (what ``initialize`` was answered). While
+        the last HTTP+SSE attempt's failure stands, the era stays unknown (a caller's own
+        ``initialize`` must not make it look known again)."""
         self.fallback_cause = cause
+        if self.fallback_error is None:
+            self.era = Era.LEGACY_SSE
 
     def legacy_failed(self, error: str) -> None:
         """An HTTP+SSE attempt failed before its session was ready: record ``error`` for

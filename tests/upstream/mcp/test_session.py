@@ -146,7 +146,11 @@ def test_a_failed_fallback_forgets_the_era_until_an_http_sse_session_was_made() 
     snap = s.snapshot()
     assert snap["session"] == "failed" and snap["error"] == s.fallback_error
     assert snap["listen"] == "backing_off"
+    s.fall_back("initialize answered HTTP 404 Not Found")  # a caller's own initialize
+    assert s.era is Era.UNKNOWN  # while the failure stands
+    s.fallback_error = None  # a new HTTP+SSE attempt starts (open_legacy)
     s.fall_back("initialize answered HTTP 404 Not Found")
+    assert s.era is Era.LEGACY_SSE
     s.initialized(Era.LEGACY_SSE, None, "2024-11-05")  # the fallback worked this time
     assert s.fallback_cause is None and s.fallback_error is None
     s.discard()
