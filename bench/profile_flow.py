@@ -15,7 +15,9 @@ threads blocked in ``SimpleQueue.get``). From the samples:
 
 Scenarios: ``tail`` (streamvisor tail > file), ``daemon`` (streamvisor run, one file sink),
 ``api-event`` / ``api-batch`` / ``api-listener`` (subscribe per event, batch=True,
-add_listener, each counting), ``ld-jsonl`` and ``ld-count`` (the bare launchdarkly loops).
+add_listener, each counting), ``ld-jsonl`` and ``ld-count`` (the bare launchdarkly loops);
+with ``--only``, also iterators.py's ``connect``, ``aconnect``, ``aconnect-uvloop``,
+``httpx-sse`` and ``ld-iter`` (bench/iter_contenders.py: the id-recording loops).
 ``--save DIR`` keeps the speedscope files (open them at speedscope.app).
 
 Needs py-spy (``pip install py-spy``; not a project dependency).
@@ -51,6 +53,7 @@ from sse_source import Source
 ensure_repo_on_path()
 
 SCENARIOS = ("tail", "daemon", "api-event", "api-batch", "api-listener", "ld-jsonl", "ld-count")
+ITERATORS = ("connect", "aconnect", "aconnect-uvloop", "httpx-sse", "ld-iter")  # iterators.py
 
 # (category, file suffix, function-name prefix): the first match wins; matched against the
 # leaf frame (py-spy names functions "Class.method")
@@ -64,6 +67,8 @@ CATEGORIES = [
     ("dedup (StreamBook, digest)", "actors/book.py", ""),
     ("dedup (StreamBook, digest)", "streamvisor/policy/dedup.py", ""),
     ("dedup (StreamBook, digest)", "streamvisor/dedup.py", ""),
+    ("iterator hand-off (queue, loop outlet, __next__)", "streamvisor/api/iterator.py", ""),
+    ("iterator hand-off (queue, loop outlet, __next__)", "streamvisor/api/aiterator.py", ""),
     ("fan-out (outlets, buffers)", "actors/outlets.py", ""),
     ("fan-out (outlets, buffers)", "actors/actor_outlet.py", ""),
     ("fan-out (outlets, buffers)", "streamvisor/buffers/", ""),
@@ -82,10 +87,20 @@ CATEGORIES = [
     ("read (urllib3, http.client, socket)", "/socket.py", ""),
     ("read (urllib3, http.client, socket)", "streamvisor/upstream/", ""),
     ("read (urllib3, http.client, socket)", "streamvisor/connection.py", ""),
+    ("asyncio loop (incl. waiting in select)", "/asyncio/", ""),
+    ("asyncio loop (incl. waiting in select)", "/selectors.py", ""),
+    ("asyncio loop (incl. waiting in select)", "uvloop/", ""),
+    ("httpx-sse parser", "httpx_sse/", ""),
+    ("httpx, httpcore, anyio (read, decode)", "/httpx/", ""),
+    ("httpx, httpcore, anyio (read, decode)", "/httpcore/", ""),
+    ("httpx, httpcore, anyio (read, decode)", "/anyio/", ""),
+    ("httpx, httpcore, anyio (read, decode)", "/h11/", ""),
     ("launchdarkly parser", "ld_eventsource/reader.py", ""),
     ("launchdarkly client", "ld_eventsource/", ""),
     ("user code (count; json.dumps, write)", "bench/ld_jsonl.py", ""),
     ("user code (count; json.dumps, write)", "bench/contenders.py", ""),
+    ("id check (after the clock stops; not timed)", "bench/iter_contenders.py", "checked"),
+    ("user code (count; json.dumps, write)", "bench/iter_contenders.py", ""),
     ("generated __new__/__init__ (namedtuple, dataclass)", "<string>", ""),
     ("start-up, imports", "<frozen", ""),
     ("start-up, imports", "importlib", ""),
@@ -140,12 +155,18 @@ def _child(kind: str, url: str, n: int) -> int:
     """The in-process scenarios: import and warm up, print ``ready``, wait for a line on
     stdin (py-spy attaches meanwhile), run, exit (py-spy then writes its file)."""
     import contenders
+    import iter_contenders as it
 
     fn = {
         "api-event": contenders.run_sv_actor,
         "api-batch": contenders.run_sv_batch,
         "api-listener": contenders.run_sv_listener,
         "ld-count": contenders.run_ld,
+        "connect": it.run_connect,
+        "aconnect": it.run_aconnect,
+        "aconnect-uvloop": lambda u, k: it.run_aconnect(u, k, uvloop=True),
+        "httpx-sse": it.run_httpx_sse,
+        "ld-iter": it.run_ld,
     }[kind]
     fn(url, min(n, 2000))  # warm-up: lazy imports, first connection
     print("ready", flush=True)
@@ -153,13 +174,14 @@ def _child(kind: str, url: str, n: int) -> int:
     run = fn(url, n)
     print(
         f"{kind}: {run.events} events in {run.seconds:.3f}s = {run.events / run.seconds:,.0f} "
-        f"ev/s, dropped {run.dropped}",
+        f"ev/s, CPU {run.cpu / n * 1e6:.2f} µs/event, lost {getattr(run, 'lost', 0)}, "
+        f"dropped {getattr(run, 'dropped', 0)}",
         file=sys.stderr,
     )
     return 0 if run.events >= n else 1
 
 
-IN_PROCESS = ("api-event", "api-batch", "api-listener", "ld-count")
+IN_PROCESS = ("api-event", "api-batch", "api-listener", "ld-count", *ITERATORS)
 
 
 def _command(kind: str, url: str, n: int, folder: Path) -> tuple[list[str], Path | None]:
@@ -292,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--rate", type=int, default=500, help="py-spy samples per second")
-    parser.add_argument("--only", default=",".join(SCENARIOS))
+    parser.add_argument(
+        "--only", default=",".join(SCENARIOS), help=f"also: {','.join(ITERATORS)} (iterators.py)"
+    )
     parser.add_argument("--save", help="folder to keep the speedscope files in")
     parser.add_argument(
         "--all",

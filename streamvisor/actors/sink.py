@@ -22,7 +22,7 @@ from streamvisor.actors.messages import Drain
 from streamvisor.actors.scheduler import tell_later
 from streamvisor.buffers import Chunk, SinkBuffer
 from streamvisor.policy.flow import DropLog
-from streamvisor.sinks.base import Sink
+from streamvisor.sinks.base import Sink, SinkClosedError
 from streamvisor.sse import Event
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,10 @@ class SinkActor(SimpleInbox, pykka.ThreadingActor):
         sink: Sink,
         buffer: SinkBuffer,
         schedule: Callable[[float, Callable[[], None]], Any],
+        on_closed: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__()
+        self._on_closed = on_closed
         self._sink = sink
         self._buffer = buffer
         self._schedule = schedule
@@ -147,6 +149,12 @@ class SinkActor(SimpleInbox, pykka.ThreadingActor):
         return True
 
     def _failed(self, count: int, exc: Exception) -> None:
+        if isinstance(exc, SinkClosedError) and self._on_closed is not None:
+            on_closed, self._on_closed = self._on_closed, None  # once
+            try:
+                on_closed(self._sink.name)
+            except Exception:
+                log.exception("sink %s: the closed-destination callback failed", self._sink.name)
         self.failed += count
         self._retry_delay = min(max(self._retry_delay * 2, RETRY_INITIAL), RETRY_MAX)
         report = self._errors.add(1, time.monotonic())

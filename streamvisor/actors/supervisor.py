@@ -51,6 +51,10 @@ SWEEP_INTERVAL = 1.0
 class SupervisorActor(SimpleInbox, pykka.ThreadingActor):
     """Starts, restarts, reconnects, closes and reports on streams."""
 
+    # A program that forgets ``stop()`` (a ``for`` loop over ``connect()`` left with
+    # ``break``) must still be able to exit: ``Streamvisor`` stops itself at exit instead.
+    use_daemon_thread = True
+
     def __init__(
         self,
         hub: Hub,

@@ -91,10 +91,16 @@ class ActorSystem:
         except pykka.ActorDeadError:
             return default
 
-    def start_sink(self, sink: Sink, buffer: SinkBuffer) -> None:
+    def start_sink(
+        self,
+        sink: Sink,
+        buffer: SinkBuffer,
+        on_closed: Callable[[str], None] | None = None,
+    ) -> None:
         """Start the actor that drains ``buffer`` into ``sink``, and wire its wake-up (before
-        any stream can put into the buffer)."""
-        ref = SinkActor.start(sink, buffer, self.scheduler.call_later)
+        any stream can put into the buffer). ``on_closed(name)`` is called once when the
+        sink's destination is gone for good (``SinkClosedError``)."""
+        ref = SinkActor.start(sink, buffer, self.scheduler.call_later, on_closed)
         self._sinks[sink.name] = ref
 
         def wake() -> None:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import deque
-from collections.abc import Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator, Sequence
+from types import AsyncGeneratorType, TracebackType
+from typing import TYPE_CHECKING, Any, cast
 
 from streamvisor.actors.outlets import Outlet
 from streamvisor.api.iterator import DEFAULT_BUFFER, StreamHandle, default_name
@@ -166,8 +166,8 @@ class AsyncEventStream:
         self._sv: Streamvisor | None = None
         self._outlet: LoopOutlet | None = None
         self.handle: StreamHandle | None = None
-        self._batch: Sequence[Event] = ()
-        self._index = 0
+        self._current: Iterator[Event] = iter(())  # the read being handed out
+        self._events: AsyncGeneratorType[Event, None] | None = None
 
     async def __aenter__(self) -> AsyncEventStream:
         from streamvisor.api.facade import Streamvisor
@@ -208,23 +208,30 @@ class AsyncEventStream:
         if sv is not None:
             await asyncio.get_running_loop().run_in_executor(None, sv.stop, 5.0)
 
-    def __aiter__(self) -> AsyncEventStream:
-        return self
-
-    async def __anext__(self) -> Event:
-        if self._index < len(self._batch):
-            event = self._batch[self._index]
-            self._index += 1
-            return event
+    async def _iterate(self) -> AsyncGenerator[Event, None]:
+        # An async generator: ``async for`` resumes it without a coroutine per event (the
+        # hand-off: 15-20 ns an event less, 0.178 -> 0.160 µs: bench/iterators.py). The
+        # position lives in ``self._current``, so a generator ended by an exception (a
+        # cancelled wait, the failure) loses nothing: the next one goes on from there.
         if self._outlet is None:
             raise RuntimeError("use 'async with aconnect(...)' before iterating")
+        get = self._outlet.get
         while True:
-            batch = await self._outlet.get()
+            for event in self._current:
+                yield event
+            batch = await get()
             if batch is None:
-                raise StopAsyncIteration
-            if batch:
-                self._batch, self._index = batch, 1
-                return batch[0]
+                return
+            self._current = iter(batch)
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        events = self._events
+        if events is None or events.ag_frame is None:  # ended, raised or was cancelled
+            events = self._events = cast("AsyncGeneratorType[Event, None]", self._iterate())
+        return events
+
+    def __anext__(self) -> Awaitable[Event]:
+        return self.__aiter__().__anext__()
 
 
 def aconnect(url: str, *, buffer: int = DEFAULT_BUFFER, **options: Any) -> AsyncEventStream:
@@ -238,5 +245,7 @@ def aconnect(url: str, *, buffer: int = DEFAULT_BUFFER, **options: Any) -> Async
     Raises:
         ValueError: an invalid option (as ``StreamSpec`` raises it).
     """
+    if buffer < 1:
+        raise ValueError(f"buffer must be >= 1, got {buffer}")
     spec = StreamSpec(name=options.pop("name", None) or default_name(url), url=url, **options)
     return AsyncEventStream(spec, buffer)

@@ -12,6 +12,7 @@ nothing is lost; ``drop_newest``, ``drop_oldest`` and ``disconnect`` are for liv
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import os
@@ -60,6 +61,8 @@ class Streamvisor(SubscriberMethods):
             ``HTTPConnector``: one shared connection pool, one cookie jar per stream.
         rng: random source for backoff jitter.
         on_state: called (in the supervisor's thread) on every stream state change.
+        on_sink_closed: called with a sink's name when its destination is gone for good
+            (stdout's reader left); the daemon stops then.
         observer: told about every connection attempt (``streamvisor.daemon.tracing``); None: off.
     """
 
@@ -73,6 +76,7 @@ class Streamvisor(SubscriberMethods):
         rng: random.Random | None = None,
         on_state: Callable[[str, StreamState], None] | None = None,
         observer: AttemptObserver | None = None,
+        on_sink_closed: Callable[[str], None] | None = None,
     ) -> None:
         self._specs: dict[str, StreamSpec] = {}
         for spec in streams:
@@ -89,6 +93,7 @@ class Streamvisor(SubscriberMethods):
         self._base_connect = connect if connect is not None else _default_connector()
         self._connect = self._mcp.connector(self._base_connect)
         self._observer = observer
+        self._on_sink_closed = on_sink_closed
         if observer is not None:
             self._connect = observer.wrap_connect(self._connect)
         self._rng = rng
@@ -146,6 +151,7 @@ class Streamvisor(SubscriberMethods):
             if self._started:
                 return self
             self._started = True
+        atexit.register(self._stop_at_exit)
         self._actors.start(
             self._hub,
             self._connect,
@@ -174,6 +180,7 @@ class Streamvisor(SubscriberMethods):
                 self._stopped = True
                 return
             self._stopped = True
+        atexit.unregister(self._stop_at_exit)
         deadline = time.monotonic() + timeout
         self._actors.stop(deadline, timeout)
         self.final_positions = self._hub.positions()
@@ -184,6 +191,11 @@ class Streamvisor(SubscriberMethods):
                 log.exception("closing a sink buffer failed")
         self._mcp.close(timeout=min(2.0, max(deadline - time.monotonic(), 0.01)))
         self._actors.stop_timer()
+
+    def _stop_at_exit(self) -> None:
+        """At interpreter exit, a running streamvisor stops gracefully (its actor threads
+        are daemons, so a forgotten ``stop()`` never keeps the process alive)."""
+        self.stop(timeout=2.0)
 
     def __enter__(self) -> Streamvisor:
         return self.start()

@@ -19,9 +19,9 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Generator, Iterator, Sequence
+from types import GeneratorType, TracebackType
+from typing import TYPE_CHECKING, Any, cast
 
 from streamvisor.actors.outlets import Outlet
 from streamvisor.buffers.memory import WAIT_SLICE
@@ -201,25 +201,33 @@ class EventStream:
         self._outlet = outlet
         self.handle = handle
         self._owned = owned
-        self._current: Iterator[Event] = iter(())
+        self._current: Iterator[Event] = iter(())  # the read being handed out
+        self._events = self._generator()
 
-    def __iter__(self) -> EventStream:
-        return self
+    def _generator(self) -> GeneratorType[Event, None, None]:
+        return cast("GeneratorType[Event, None, None]", self._iterate())
+
+    def _iterate(self) -> Generator[Event, None, None]:
+        # A generator: ``for`` resumes it without a Python-level ``__next__`` call per event
+        # (24 ns an event less, 0.080 -> 0.056 µs: bench/iterators.py --only handoff).
+        # The position lives in ``self._current``, so a generator ended by an exception (the
+        # failure, a KeyboardInterrupt) loses nothing: the next one goes on from there.
+        get = self._outlet.get
+        while True:
+            yield from self._current
+            batch = get()
+            if batch is None:
+                return
+            self._current = iter(batch)
+
+    def __iter__(self) -> Iterator[Event]:
+        events = self._events
+        if events.gi_frame is None:  # ended (or raised): a failure raises again, as get() does
+            events = self._events = self._generator()
+        return events
 
     def __next__(self) -> Event:
-        try:
-            return next(self._current)
-        except StopIteration:
-            pass
-        while True:
-            batch = self._outlet.get()
-            if batch is None:
-                raise StopIteration
-            self._current = iter(batch)
-            try:
-                return next(self._current)
-            except StopIteration:
-                continue
+        return next(self.__iter__())
 
     def close(self) -> None:
         """Stop iterating: unsubscribe, and stop the stream if ``connect()`` started it."""
@@ -257,6 +265,8 @@ def connect(url: str, *, buffer: int = DEFAULT_BUFFER, **options: Any) -> EventS
     """
     from streamvisor.api.facade import Streamvisor
 
+    if buffer < 1:
+        raise ValueError(f"buffer must be >= 1, got {buffer}")
     spec = StreamSpec(name=options.pop("name", None) or default_name(url), url=url, **options)
     sv = Streamvisor([spec])
     return sv.events(streams=[spec.name], buffer=buffer, _owned=True)
@@ -271,7 +281,13 @@ def attach(
     *,
     owned: bool,
 ) -> EventStream:
-    """An ``EventStream`` over ``sv`` (``Streamvisor.events`` and ``connect`` call this)."""
+    """An ``EventStream`` over ``sv`` (``Streamvisor.events`` and ``connect`` call this).
+
+    Raises:
+        ValueError: ``buffer`` below 1.
+    """
+    if buffer < 1:
+        raise ValueError(f"buffer must be >= 1, got {buffer}")
     only = frozenset(streams) if streams is not None else None
     outlet = QueueOutlet(name, only, frozenset(events) if events is not None else None, buffer)
     handle: StreamHandle | None = None

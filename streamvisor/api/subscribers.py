@@ -7,6 +7,7 @@ A mixin so the facade stays one job per module: this part registers outlets with
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SubscriberMethods"]
 
+log = logging.getLogger("streamvisor.api")
+
 
 class SubscriberMethods:
     """``subscribe``, ``add_listener``, ``add_sink``, ``events``, ``unsubscribe``."""
@@ -35,6 +38,20 @@ class SubscriberMethods:
     _names: itertools.count[int]
     _buffers: dict[str, SinkBuffer]
     _sink_objects: dict[str, Sink]
+    _specs: dict[str, Any]
+    _on_sink_closed: Callable[[str], None] | None
+
+    def _known(self, streams: Sequence[str] | None, what: str) -> None:
+        """Warn about stream names this streamvisor does not run (yet): a typo would
+        otherwise receive nothing, silently. (``add_stream`` may add them later.)"""
+        unknown = sorted(set(streams or ()) - set(self._specs))
+        if unknown:
+            log.warning(
+                "%s takes unknown stream(s) %s (known: %s)",
+                what,
+                ", ".join(map(repr, unknown)),
+                ", ".join(sorted(self._specs)) or "none",
+            )
 
     def subscribe(
         self,
@@ -74,6 +91,7 @@ class SubscriberMethods:
         if buffer < 1:
             raise ValueError(f"buffer must be >= 1, got {buffer}")
         name = name or f"subscriber-{next(self._names)}"
+        self._known(streams, f"subscriber {name}")
         self._hub.add(
             ActorOutlet(name, ref, _names(streams), _names(events), policy, buffer, batch)
         )
@@ -98,6 +116,7 @@ class SubscriberMethods:
             The listener's name (for ``unsubscribe``).
         """
         name = name or f"listener-{next(self._names)}"
+        self._known(streams, f"listener {name}")
         self._hub.add(ListenerOutlet(name, callback, _names(streams), _names(events)))
         return name
 
@@ -146,7 +165,9 @@ class SubscriberMethods:
             store = MemoryBuffer(settings, on_drop=on_drop)
         outlet = SinkOutlet(name, store, _names(streams), _names(events))
         outlet_box.append(outlet)
-        self._actors.start_sink(sink, store)  # wakes are wired before any stream can put
+        self._actors.start_sink(
+            sink, store, self._on_sink_closed
+        )  # wakes are wired before any stream can put
         self._buffers[name] = store
         self._sink_objects[name] = sink
         self._hub.add(outlet)
@@ -178,6 +199,10 @@ class SubscriberMethods:
         from streamvisor.api.iterator import attach
 
         assert isinstance(self, Streamvisor)
+        unknown = sorted(set(streams or ()) - set(self._specs))
+        if unknown:  # an iterator over nothing would block for ever
+            known = ", ".join(sorted(self._specs)) or "none"
+            raise ValueError(f"unknown stream(s) {', '.join(map(repr, unknown))} (known: {known})")
         name = name or f"iterator-{next(self._names)}"
         return attach(self, streams, events, buffer, name, owned=_owned)
 

@@ -8,6 +8,7 @@ returns ``INVALID`` instead of raising, like the rest of the config loader.
 
 from __future__ import annotations
 
+import importlib.util
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -159,6 +160,14 @@ def read_redis_url(c: Checker, node: Node) -> str | Invalid:
         return INVALID
     if parts.scheme.lower() != "unix" and not parts.hostname:
         c.error(node.line, node.path, f"Redis URL has no host: {shown}")
+        return INVALID
+    if importlib.util.find_spec("redis") is None:
+        c.error(
+            node.line,
+            node.path,
+            "the Redis client is not installed: pip install 'streamvisor[cluster]' "
+            "(in a source checkout: pip install '.[cluster]')",
+        )
         return INVALID
     return text
 

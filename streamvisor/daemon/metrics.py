@@ -64,7 +64,11 @@ class _Families:
         s = ["stream"]
         self.events = CounterMetricFamily(_P + "events", "Events published after dedup.", labels=s)
         self.bytes = CounterMetricFamily(_P + "bytes", "Bytes read from the wire.", labels=s)
-        self.reconnects = CounterMetricFamily(_P + "reconnects", "Reconnects.", labels=s)
+        self.restarts = CounterMetricFamily(
+            _P + "restarts",
+            "Reconnects the supervisor scheduled (restarts, as status() and /streams say).",
+            labels=s,
+        )
         self.failures = CounterMetricFamily(
             _P + "failures", "Failed connection attempts by class.", labels=["stream", "class"]
         )
@@ -132,7 +136,7 @@ class _Families:
 def _add_stream(f: _Families, name: str, info: Mapping[str, Any]) -> None:
     f.events.add_metric([name], _count(info.get("events")))
     f.bytes.add_metric([name], _count(info.get("bytes")))
-    f.reconnects.add_metric([name], _count(info.get("restarts")))
+    f.restarts.add_metric([name], _count(info.get("restarts")))
     failures = _mapping(info.get("failures"))
     for cls in (*FAILURE_CLASSES, *(str(k) for k in failures if k not in FAILURE_CLASSES)):
         f.failures.add_metric([name, cls], _count(failures.get(cls)))

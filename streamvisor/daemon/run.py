@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+REPEAT_WINDOW = 0.5
+"""Seconds within which a repeated stop signal is the same stop, not a second one."""
 
 
 def run_check(path: str) -> int:
@@ -161,7 +163,11 @@ class Daemon:
     def _build(self, config: Config, saved: Mapping[str, Checkpoint]) -> Streamvisor:
         if self._cluster is not None:  # no streams yet: the coordinator adds what it claims
             return self._cluster.build(
-                config, stop_event=self._stop_event, on_state=self._on_state, observer=self._tracer
+                config,
+                stop_event=self._stop_event,
+                on_state=self._on_state,
+                observer=self._tracer,
+                on_sink_closed=self._on_sink_closed,
             )
         return Streamvisor.from_loaded(
             config,
@@ -169,7 +175,14 @@ class Daemon:
             checkpoints=dict(saved),
             on_state=self._on_state,
             observer=self._tracer,
+            on_sink_closed=self._on_sink_closed,
         )
+
+    def _on_sink_closed(self, sink: str) -> None:
+        # As a Unix filter whose reader left (``streamvisor run c.yaml | head``): stop, with
+        # checkpoints covering only what every sink wrote, and exit 0.
+        log.warning("sink %s: its destination is gone (reader left); stopping", sink)
+        self.request_stop()
 
     def _on_state(self, stream: str, state: StreamState) -> None:
         if state in (StreamState.CONNECTED, StreamState.FAILED, StreamState.CLOSED):
@@ -178,9 +191,16 @@ class Daemon:
     def _install_signals(self) -> dict[int, Any]:
         previous: dict[int, Any] = {}
 
+        first: list[float] = []
+
         def on_stop(signum: int, frame: FrameType | None) -> None:
             if self._stop_requested:
-                os._exit(EXIT_INTERRUPTED)  # a second signal: stop waiting, now
+                # A second signal means "stop waiting, now", unless it is the same stop
+                # delivered twice at once (GNU timeout signals the child, then its group).
+                if time.monotonic() - first[0] >= REPEAT_WINDOW:
+                    os._exit(EXIT_INTERRUPTED)
+                return
+            first.append(time.monotonic())
             self.request_stop()
 
         def on_hup(signum: int, frame: FrameType | None) -> None:

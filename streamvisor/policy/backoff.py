@@ -87,7 +87,8 @@ def next_delay(
         attempt: number of consecutive failures before this one (0 for the first failure).
         rng: the random source (seed it in tests).
         retry_hint: the server's ``retry:`` value in seconds, a floor.
-        retry_after: the ``Retry-After`` header in seconds, a floor (slightly jittered up).
+        retry_after: the ``Retry-After`` header in seconds, a floor (jittered up by at most
+            10 %, never past ``policy.max_retry_after``: a cap is a ceiling).
     """
     delay = base_delay(policy, attempt)
     if policy.jitter:
@@ -96,7 +97,8 @@ def next_delay(
         delay = retry_hint
     if retry_after is not None:
         spread = retry_after * min(policy.jitter, 0.1) * rng.random()
-        delay = max(delay, retry_after + spread)
+        ceiling = max(retry_after, policy.max_retry_after)
+        delay = max(delay, min(retry_after + spread, ceiling))
     return delay
 
 

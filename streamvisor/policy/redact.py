@@ -75,9 +75,10 @@ _QUERY_PAIR = re.compile(
 # A whole http(s) URL inside text, without trailing sentence punctuation.
 _URL = re.compile(r"https?://[^\s'\"<>()]+?(?=[:.,;]*(?:[\s'\"<>()]|$))", re.IGNORECASE)
 # ``Name: value`` for credential headers echoed in text; a Bearer/Basic value is left to
-# ``_AUTH_SCHEME`` (which keeps the scheme visible).
+# ``_AUTH_SCHEME`` (which keeps the scheme visible). A name right after ``/`` or ``.`` is the
+# end of a URL path or host (``GET http://h/v2/tokens: Connection refused``), not a header.
 _HEADER_PAIR = re.compile(
-    r"(?<![\w-])((?:proxy-)?authorization|set-cookie|cookie|[\w-]*?"
+    r"(?<![\w\-/.])((?:proxy-)?authorization|set-cookie|cookie|[\w-]*?"
     r"(?:token|secret|api-?key|password|passwd|session|signature|credential)[\w-]*)"
     r"([ \t]*:[ \t]*)(?!(?:bearer|basic)[ \t]|\*\*\*)([^\s'\"][^\r\n'\"]*)",
     re.IGNORECASE,

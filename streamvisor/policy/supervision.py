@@ -184,14 +184,15 @@ class RestartPolicy:
         retry_after = error.retry_after if isinstance(error, HTTPStatusError) else None
         beyond_max = False
         if retry_after is not None:
-            if retry_after > backoff.max_retry_after:
+            if backoff.max_retry_after <= 0:
+                reason += "; Retry-After ignored (max_retry_after is 0)"
+                retry_after = None
+            elif retry_after > backoff.max_retry_after:
                 reason += f"; Retry-After capped at max_retry_after ({backoff.max_retry_after:g}s)"
                 retry_after = backoff.max_retry_after
-            if retry_after > backoff.max:
-                reason += (
-                    f"; waiting the server's Retry-After, above backoff.max ({backoff.max:g}s)"
-                )
-                beyond_max = True
+        if retry_after is not None and retry_after > backoff.max:
+            reason += f"; waiting the server's Retry-After, above backoff.max ({backoff.max:g}s)"
+            beyond_max = True
         attempt, loud = self._count(error, outcome.crashed)
         loud = loud or beyond_max
         if healthy:

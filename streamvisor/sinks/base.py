@@ -14,11 +14,16 @@ from typing import Protocol
 from streamvisor.errors import StreamvisorError
 from streamvisor.sse import Event
 
-__all__ = ["Sink", "SinkError"]
+__all__ = ["Sink", "SinkClosedError", "SinkError"]
 
 
 class SinkError(StreamvisorError):
     """A sink could neither deliver a batch nor dead-letter it (message already redacted)."""
+
+
+class SinkClosedError(SinkError):
+    """The sink's destination is gone for good (the reader of a pipe left): retrying cannot
+    help. The daemon stops gracefully when a sink raises it, as a Unix filter does."""
 
 
 class Sink(Protocol):

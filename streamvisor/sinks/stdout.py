@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from streamvisor.sinks.base import SinkError
+from streamvisor.sinks.base import SinkClosedError, SinkError
 from streamvisor.sse import Event, to_jsonl
 
 __all__ = ["StdoutSink"]
@@ -53,7 +53,7 @@ class StdoutSink:
             SinkError: the reader went away (broken pipe) or the stream failed.
         """
         if self.broken:
-            raise SinkError(f"sink {self.name}: output closed by the reader (broken pipe)")
+            raise SinkClosedError(f"sink {self.name}: output closed by the reader (broken pipe)")
         if self._closed:
             raise SinkError(f"sink {self.name}: write after close")
         if not events:
@@ -63,7 +63,7 @@ class StdoutSink:
             self.stream.flush()
         except BrokenPipeError:
             self._mark_broken()
-            raise SinkError(
+            raise SinkClosedError(
                 f"sink {self.name}: output closed by the reader (broken pipe)"
             ) from None
         except (OSError, ValueError) as exc:  # ValueError: write to a closed file

@@ -30,6 +30,7 @@ from streamvisor.policy.redact import redact_url
 from streamvisor.sinks.base import SinkError
 from streamvisor.sinks.file import open_jsonl_for_append
 from streamvisor.sse import Event
+from streamvisor.upstream.causes import describe_cause
 
 __all__ = ["WebhookSink"]
 
@@ -191,7 +192,10 @@ class WebhookSink:
             delay = next_delay(self.policy, failures, self._rng, retry_after=outcome.retry_after)
             failures += 1
             self.stats["retried"] += 1
-            log.warning(
+            # WARNING at attempts 1, 2, 4, 8, ... (as for streams), INFO for the others.
+            loud = failures & (failures - 1) == 0
+            log.log(
+                logging.WARNING if loud else logging.INFO,
                 "sink %s: POST %s failed (%s); retry %d of %d in %.2fs",
                 self.name,
                 self.display_url,
@@ -227,7 +231,8 @@ class WebhookSink:
             return _Outcome(False, False, f"invalid request: {type(exc).__name__}")
         except requests.RequestException as exc:
             # The exception text may quote the URL with its query: keep the type only.
-            return _Outcome(False, True, f"network error: {type(exc).__name__}")
+            # The cause without the exception text (which may quote the URL with its query).
+            return _Outcome(False, True, f"network error: {describe_cause(exc)}")
         with response:
             status = response.status_code
             retry_after = parse_retry_after(response.headers.get("Retry-After"))

@@ -234,7 +234,9 @@ class ViewRoutes:
         before = self._state(name)
         if before is None:
             return _json("404 Not Found", {"error": "unknown stream", "stream": name})
-        if command == "start" and before not in STARTABLE:
+        if (command == "start" and before not in STARTABLE) or (
+            command == "close" and before == "closed"
+        ):
             body = {"stream": name, "command": command, "ok": True, "changed": False}
             return _json("200 OK", {**body, "state": before})
         act = commands.close if command == "close" else commands.reconnect

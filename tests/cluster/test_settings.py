@@ -227,3 +227,25 @@ def test_same_redis(a: str, b: str, same: bool) -> None:
     from streamvisor.cluster.settings import same_redis
 
     assert same_redis(a, b) is same
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        "cluster: {redis: 'redis://127.0.0.1:6399/0'}\ncheckpoint: {store: redis}\n",
+        "sinks:\n  - {name: r, type: redis_streams, redis: 'redis://127.0.0.1:6399/0'}\n",
+    ],
+    ids=["cluster", "redis_streams-sink"],
+)
+def test_without_the_redis_client_check_names_the_extra_to_install(
+    section: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "redis" else real(name, *a)
+    )
+    found = cfg.errors(STREAM + section)
+    assert found, "a config needing redis-py must not pass check without it"
+    assert all("pip install 'streamvisor[cluster]'" in e for e in found), found

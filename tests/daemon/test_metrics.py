@@ -70,7 +70,7 @@ def key(name: str, **labels: str) -> Key:
     [
         ("events_total", {"stream": "ticker"}, 1200),
         ("bytes_total", {"stream": "ticker"}, 345678),
-        ("reconnects_total", {"stream": "ticker"}, 3),
+        ("restarts_total", {"stream": "ticker"}, 3),
         ("failures_total", {"stream": "ticker", "class": "retry"}, 2),
         ("failures_total", {"stream": "ticker", "class": "rate_limited"}, 1),
         ("failures_total", {"stream": "ticker", "class": "permanent"}, 0),

@@ -190,3 +190,56 @@ def test_sigterm_exits_0_within_shutdown_timeout_while_the_webhook_receiver_hang
     archived = ids_by_stream(events)["alpha"]
     dead_lettered = ids_by_stream(dead).get("alpha", [])
     assert sorted(dead_lettered) == archived, "events neither delivered nor dead-lettered"
+
+
+def test_the_same_stop_signal_delivered_twice_at_once_is_one_graceful_stop(
+    tmp_path: Path, source: DemoSource
+) -> None:
+    events = tmp_path / "events.jsonl"
+    config = daemon_config(tmp_path, demo_streams(source)[:1], shutdown_timeout=5)
+    with running_daemon(tmp_path, config) as d:
+        d.wait_for(lambda: count_ids(events, "alpha") >= 20, "20 events")
+        # GNU timeout signals the child, then its whole group: two SIGTERMs at once.
+        d.send_signal(signal.SIGTERM)
+        d.send_signal(signal.SIGTERM)
+        code = d.wait(15.0)
+    assert code == 0, d.stderr()
+    assert "stopped in" in d.stderr()
+
+
+def test_a_daemon_whose_stdout_reader_leaves_stops_gracefully_like_a_unix_filter(
+    tmp_path: Path, source: DemoSource
+) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = {
+        "streams": demo_streams(source)[:1],
+        "sinks": [{"name": "out", "type": "stdout"}],
+        "checkpoint": {"path": str(tmp_path / "checkpoints.db")},
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamvisor", "run", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]  # `| head -3`
+        proc.stdout.close()
+        code = proc.wait(timeout=20)
+        stderr = proc.stderr.read().decode() if proc.stderr else ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert all(line.startswith(b"{") for line in lines)
+    assert code == 0, stderr
+    assert "its destination is gone" in stderr
+    assert "Traceback" not in stderr
+    assert load_checkpoints(tmp_path / "checkpoints.db")["alpha"] >= 3

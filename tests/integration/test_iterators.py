@@ -160,3 +160,49 @@ def test_aconnect_raises_the_typed_error_on_a_permanent_failure(sse_server: SSES
 
     with pytest.raises(streamvisor.StreamFailedError, match="403"):
         asyncio.run(asyncio.wait_for(main(), DEADLINE))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "for e in streamvisor.connect(URL):\n    break\n",
+        "streamvisor.Streamvisor([streamvisor.StreamSpec(name='s', url=URL)]).start()\n",
+    ],
+    ids=["for-break-without-with", "start-without-stop"],
+)
+def test_a_program_that_forgets_to_stop_still_exits(body: str) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with BurstServer(100_000) as server:  # a stream that stays open and busy
+        code = f"import streamvisor\nURL = {server.url!r}\n{body}print('done', flush=True)\n"
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "done"
+    assert "Traceback" not in result.stderr
+
+
+def test_iterating_a_stream_the_streamvisor_does_not_run_is_refused_not_a_hang(
+    sse_server: SSEServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = streamvisor.StreamSpec(name="a", url=sse_server.url("/events"))
+    sv = streamvisor.Streamvisor([spec])
+    with pytest.raises(ValueError, match="unknown stream\\(s\\) 'typo' \\(known: a\\)"):
+        sv.events(streams=["typo"])
+    sv.add_listener(lambda stream, events: None, streams=["typo"])
+    assert "takes unknown stream(s) 'typo' (known: a)" in caplog.text
+
+
+@pytest.mark.parametrize("buffer", [0, -5])
+def test_a_buffer_below_one_is_refused(buffer: int) -> None:
+    with pytest.raises(ValueError, match="buffer must be >= 1"):
+        streamvisor.connect("http://127.0.0.1:9/events", buffer=buffer)
+    with pytest.raises(ValueError, match="buffer must be >= 1"):
+        streamvisor.aconnect("http://127.0.0.1:9/events", buffer=buffer)

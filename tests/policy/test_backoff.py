@@ -264,3 +264,27 @@ def test_max_failures_within_without_jitter_counts_the_plain_sequence() -> None:
 
 def test_max_failures_within_with_full_jitter_is_unbounded() -> None:
     assert max_failures_within(BackoffPolicy(jitter=1.0), 60.0) == 100_000
+
+
+class _High(random.Random):
+    """A random source stuck at the top of its range (the most jitter up)."""
+
+    def random(self) -> float:
+        return 0.999999
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "cap", "expected"),
+    [
+        (3600.0, 3600.0, 3600.0),  # capped value: no jitter above the cap
+        (3500.0, 3600.0, 3600.0),  # jitter up, but never past the cap
+        (100.0, 3600.0, 110.0),  # far below the cap: up to 10 % more
+    ],
+)
+def test_retry_after_jitter_never_goes_past_max_retry_after(
+    retry_after: float, cap: float, expected: float
+) -> None:
+    policy = BackoffPolicy(initial=1.0, max=30.0, jitter=0.3, max_retry_after=cap)
+    delay = next_delay(policy, 0, _High(), retry_after=retry_after)
+    assert delay == pytest.approx(expected, rel=1e-4)
+    assert delay <= max(retry_after, cap)

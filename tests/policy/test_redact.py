@@ -236,3 +236,25 @@ def test_redact_fields_scrubs_every_string_in_a_status_mapping() -> None:
     assert info["last_error"] == "HTTP 401 (sent ***)"
     assert (info["restarts"], info["failures"], info["seen"]) == (3, {"retry": 1}, ["***", None])
     assert status["streams"]["s"]["last_error"] == "HTTP 401 (sent hunter22)"  # not mutated
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "GET http://127.0.0.1:1/v2/tokens: Connection refused",
+            "GET http://127.0.0.1:1/v2/tokens: Connection refused",
+        ),
+        ("http://h/v1/sessions: HTTP 503", "http://h/v1/sessions: HTTP 503"),
+        (
+            "redirect to https://h/stream/signature: loop",
+            "redirect to https://h/stream/signature: loop",
+        ),
+        ("sent X-Auth-Token: abc123def", "sent X-Auth-Token: ***"),
+        ("headers {session: s3cr3t}", "headers {session: ***"),  # to the line end
+    ],
+)
+def test_a_url_path_ending_in_a_secret_word_keeps_the_real_cause(text: str, expected: str) -> None:
+    from streamvisor.policy.redact import redact_text
+
+    assert redact_text(text) == expected

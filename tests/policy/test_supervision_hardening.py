@@ -177,7 +177,9 @@ def test_retry_after_is_honoured_up_to_max_retry_after(
     backoff = BackoffPolicy(initial=1.0, max=30.0, jitter=0.0, max_retry_after=max_retry_after)
     decision = make_policy(backoff).decide(Outcome(HTTPStatusError(503, retry_after)), now=0.0)
     assert decision.delay == pytest.approx(delay)
-    if retry_after > max_retry_after:
+    if max_retry_after == 0:
+        assert "Retry-After ignored (max_retry_after is 0)" in decision.reason
+    elif retry_after > max_retry_after:
         assert f"capped at max_retry_after ({max_retry_after:g}s)" in decision.reason
 
 

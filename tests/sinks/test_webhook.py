@@ -374,3 +374,29 @@ def test_the_sink_shows_its_url_through_the_one_redactor(url: str, shown: str) -
         assert sink.display_url == shown == redact_url(url)
     finally:
         sink.close()
+
+
+def test_a_refused_receiver_is_named_and_retries_are_warned_at_1_2_4_only(
+    tmp_path: Path, refusing_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = ManualClock()
+    sink = WebhookSink(
+        f"http://127.0.0.1:{refusing_port}/ingest",
+        dead_letter=str(tmp_path / "dead.jsonl"),
+        retry_attempts=5,
+        sleep=fake.sleep,
+        clock=fake,
+        rng=random.Random(1),
+    )
+    caplog.set_level(logging.INFO, logger="streamvisor.sinks.webhook")
+    sink.write(trades([1]))
+    retries = [r for r in caplog.records if "; retry " in r.getMessage()]
+    assert [r.levelno for r in retries] == [
+        logging.WARNING,
+        logging.WARNING,
+        logging.INFO,
+        logging.WARNING,
+        logging.INFO,
+    ]
+    assert all("network error: Connection refused" in r.getMessage() for r in retries)
+    assert len(read_jsonl(str(tmp_path / "dead.jsonl"))) == 1

@@ -139,6 +139,16 @@ def test_start_starts_a_stopped_stream_and_leaves_a_running_one_alone(
     assert daemon.calls == [("reconnect", "news")]
 
 
+def test_closing_a_closed_stream_changes_nothing_and_says_so(
+    admin: AdminServer, daemon: Daemonish
+) -> None:
+    request(admin, "/streams/ticker/close")
+    code, _, body = request(admin, "/streams/ticker/close")
+    answer = {"stream": "ticker", "command": "close", "ok": True, "changed": False}
+    assert (code, json.loads(body)) == (200, {**answer, "state": "closed"})
+    assert daemon.calls == [("close", "ticker")]
+
+
 def test_a_stream_name_with_a_slash_and_non_ascii_is_found_when_percent_encoded(
     admin: AdminServer, daemon: Daemonish
 ) -> None:
