@@ -1,4 +1,5 @@
-"""``streamvisor mcp call`` and ``streamvisor tail --mcp`` against the fake server."""
+"""``streamvisor mcp call`` and ``streamvisor tail --mcp`` against the fake server; the
+usage errors ``sv.call`` shares with it."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 
 import pytest
 
+from streamvisor.api.facade import Streamvisor
 from streamvisor.cli.main import main
 from tests.support.mcp_fake import FakeMcp
+from tests.support.mcpkind import mcp_spec
 from tests.support.wait import wait_until
 
 
@@ -35,14 +39,31 @@ def test_mcp_call_json_rpc_error_exits_1(
     [
         (["tools/call", "{bad"], "params are not JSON"),
         (["tools/call", "[1]"], "params must be a JSON object"),
+        (["tools/list", "5"], "params must be a JSON object"),
+        (["tools/list", '"x"'], "params must be a JSON object"),
+        (["tools/list", "null"], "params must be a JSON object"),
+        (["", "{}"], "the method is empty"),
+        ([" \t", "{}"], "the method is empty"),
+        ([""], "the method is empty"),
     ],
 )
 def test_mcp_call_usage_errors_exit_2(
     fake_mcp: FakeMcp, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     assert main(["mcp", "call", fake_mcp.url, *argv]) == 2
-    err = capsys.readouterr().err
-    assert message in err and err.count("\n") == 1
+    out, err = capsys.readouterr()
+    assert message in err and err.count("\n") == 1 and not out
+    assert not fake_mcp.requests  # rejected before anything was sent
+
+
+@pytest.mark.parametrize("method", ["", "  "])
+def test_sv_call_rejects_an_empty_method_before_sending(
+    fake_mcp: FakeMcp, make_sv: Callable[..., Streamvisor], method: str
+) -> None:
+    sv = make_sv([mcp_spec(fake_mcp.url)])
+    with pytest.raises(ValueError, match="the method is empty"):
+        sv.call("tools", method, {}, timeout=5)
+    assert not fake_mcp.requests
 
 
 def test_mcp_call_bad_url_exits_2_and_unreachable_exits_1_without_the_token(

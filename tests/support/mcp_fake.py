@@ -42,6 +42,10 @@ class FakeMcp:
     """Knobs (set before or during a test):
 
     get_status: answer every GET with this status (e.g. 405).
+    post_status: answer every POST with this status (e.g. 404: not an MCP endpoint),
+        except ``server/discover`` when ``discover_versions`` is set.
+    discover_versions: answer ``server/discover`` with these ``supportedVersions`` (a
+        2026-07-28 server, as far as era detection goes).
     conflicts: 409s per session before a GET succeeds; ``conflict_sessions`` limits that
         to the first N sessions (None: all).
     expire_on_get: every session answers 404 to its first GET (expires at once).
@@ -54,6 +58,8 @@ class FakeMcp:
 
     def __init__(self) -> None:
         self.get_status: int | None = None
+        self.post_status: int | None = None
+        self.discover_versions: list[str] | None = None
         self.conflicts = 0
         self.conflict_sessions: int | None = None
         self.expire_on_get = False
@@ -179,6 +185,13 @@ class FakeMcp:
         body = json.loads(h.rfile.read(length) or b"null")
         self._record(h, body)
         method = body.get("method") if isinstance(body, dict) else None
+        if method == "server/discover" and self.discover_versions is not None:
+            result = {"supportedVersions": self.discover_versions}
+            _json(h, {"jsonrpc": "2.0", "id": body["id"], "result": result})
+            return
+        if self.post_status is not None:
+            _plain(h, self.post_status)
+            return
         if method == "initialize":
             version = body["params"]["protocolVersion"]
             with self._lock:

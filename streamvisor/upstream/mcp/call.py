@@ -20,13 +20,21 @@ from typing import Any
 
 import requests
 
-from streamvisor.errors import HTTPStatusError, StreamError
+from streamvisor.errors import HTTPStatusError, StreamError, StreamProtocolError
 from streamvisor.policy.classify import parse_retry_after
 from streamvisor.spec import StreamSpec
+from streamvisor.upstream.mcp import modern
 from streamvisor.upstream.mcp.jsonrpc import McpCallError, is_response, parse_messages
 from streamvisor.upstream.mcp.transport import Reply, SseBody, get_stream, post
 
-__all__ = ["McpTimeoutError", "StatusAnswer", "Target", "exchange", "result_of"]
+__all__ = [
+    "McpTimeoutError",
+    "StatusAnswer",
+    "Target",
+    "discover",
+    "exchange",
+    "result_of",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +49,8 @@ class McpTimeoutError(McpCallError, TimeoutError):
 
 
 class StatusAnswer(HTTPStatusError):
-    """The POST (or a resume GET) was answered with a status other than 200/202.
+    """The POST (or a resume GET) was answered with a status other than 200/202; its text
+    is ``HTTP <status> <reason>``, like the listening stream's ``HTTPStatusError``.
 
     Attributes:
         error: the JSON-RPC error member of the body, if any.
@@ -50,7 +59,7 @@ class StatusAnswer(HTTPStatusError):
 
     def __init__(self, reply: Reply, resumed: bool = False) -> None:
         retry_after = parse_retry_after(reply.headers.get("Retry-After"))
-        super().__init__(reply.status, retry_after)
+        super().__init__(reply.status, retry_after, reply.reason)
         self.error = reply.json_error()
         self.resumed = resumed
         self.text = reply.error_text
@@ -201,8 +210,35 @@ def _drain(
         body.close()
 
 
-def result_of(response: Mapping[str, Any]) -> Any:
-    """The ``result`` of a response, or raise its JSON-RPC error as ``McpCallError``."""
+def discover(
+    target: Target, message: Mapping[str, Any], version: str, deadline: float, on_message: OnMessage
+) -> str:
+    """Send a 2026 ``server/discover`` request: "" when its result offers ``version``, else
+    why not; any other answer means "not 2026" (2026-07-28 basic/versioning).
+
+    Raises:
+        StreamError: the request itself failed (connect error, read timeout).
+    """
+    try:
+        response = exchange(target, message, deadline, on_message, resumable=False)
+    except StatusAnswer as exc:
+        return f"server/discover answered {exc}"
+    except (McpCallError, StreamProtocolError) as exc:
+        return f"server/discover: {exc}"
+    if response is not None and modern.is_modern_discover(response.get("result"), version):
+        return ""
+    return f"server/discover did not offer {version}"
+
+
+def result_of(response: Mapping[str, Any] | None, method: str = "a request") -> Any:
+    """The ``result`` of a response, or raise its JSON-RPC error as ``McpCallError``.
+
+    Raises:
+        McpCallError: the response is a JSON-RPC error.
+        StreamProtocolError: no response (``method`` was answered 202).
+    """
+    if response is None:
+        raise StreamProtocolError(f"{method}: the server answered 202 to a request")
     error = response.get("error")
     if isinstance(error, Mapping):
         code = error.get("code")

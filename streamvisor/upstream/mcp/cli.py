@@ -1,8 +1,9 @@
 """``streamvisor mcp call URL METHOD JSON``: one request on a fresh MCP session.
 
 Prints the result as JSON on stdout. Exit codes: 0 result, 1 runtime failure (a JSON-RPC
-error, the server unreachable, a timeout), 2 usage (bad JSON, URL or header), 130 Ctrl-C
-(``cli.main``). The session is deleted afterwards; secrets never reach stderr.
+error, the server unreachable, a timeout), 2 usage (an empty method, params that are not a
+JSON object, a bad URL or header), 130 Ctrl-C (``cli.main``). The session is deleted
+afterwards; secrets never reach stderr.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def run_call(args: argparse.Namespace) -> int:
     from streamvisor.errors import StreamError
     from streamvisor.policy.redact import Redactor, is_secret_header
     from streamvisor.spec import StreamSpec
-    from streamvisor.upstream.mcp.invoke import invoke
+    from streamvisor.upstream.mcp.invoke import EMPTY_METHOD, invoke
     from streamvisor.upstream.mcp.jsonrpc import McpCallError
     from streamvisor.upstream.mcp.stream import LegacySseRequired, McpStream
 
@@ -72,12 +73,14 @@ def run_call(args: argparse.Namespace) -> int:
     if password:
         redactor.add(password)
     configure_logging(args.log_level, "text", redactor=redactor)
+    if not args.method.strip():
+        return _usage(EMPTY_METHOD)
     try:
         params = json.loads(args.params) if args.params is not None else None
     except ValueError as exc:
         return _usage(f"params are not JSON: {exc}")
-    if params is not None and not isinstance(params, dict):
-        return _usage("params must be a JSON object")
+    if args.params is not None and not isinstance(params, dict):
+        return _usage("params must be a JSON object (MCP requests take named params)")
     options: dict[str, Any] = {"listen": "none"}
     if args.versions:
         options["protocol_versions"] = args.versions
@@ -134,7 +137,7 @@ class _Reader:
             self._conn.open()
             while self._conn.read():
                 pass
-        except Exception:  # the waiting call times out with a clear message
+        except Exception:  # open_legacy recorded why: the waiting call raises it at once
             return
 
     def stop(self) -> None:

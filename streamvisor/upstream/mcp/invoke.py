@@ -16,9 +16,11 @@ from streamvisor.upstream.mcp.jsonrpc import McpCallError
 from streamvisor.upstream.mcp.session import Era
 from streamvisor.upstream.mcp.stream import LegacySseRequired, McpStream
 
-__all__ = ["invoke"]
+__all__ = ["EMPTY_METHOD", "invoke"]
 
 log = logging.getLogger(__name__)
+
+EMPTY_METHOD = "the method is empty (e.g. tools/list)"
 
 
 def invoke(
@@ -32,10 +34,15 @@ def invoke(
     """Send ``method(params)`` and return its result.
 
     Raises:
+        ValueError: ``method`` is empty or blank (nothing is sent).
         McpTimeoutError: no result within ``timeout`` seconds (a ``TimeoutError``).
         McpCallError: a JSON-RPC error, or an answer stream that could not be resumed.
-        StreamError: the session could not be made (connect error, HTTP status).
+        StreamError: the session could not be made (connect error, HTTP status); when
+            the HTTP+SSE session the stream was making failed, at once, as
+            ``LegacySseFailedError`` (also an ``McpCallError``) giving both answers.
     """
+    if not method.strip():
+        raise ValueError(EMPTY_METHOD)
     deadline = stream.clock() + timeout
     sent_once = False
     expired_once = False
@@ -98,7 +105,7 @@ def _cancel(stream: McpStream, message: Mapping[str, Any]) -> None:
 
 def _status_text(exc: StatusAnswer, method: str) -> str:
     detail = exc.error.get("message") if exc.error else None
-    return f"{method}: HTTP {exc.status}" + (f": {detail}" if detail else "")
+    return f"{method}: {exc}" + (f": {detail}" if detail else "")
 
 
 def _code(exc: StatusAnswer) -> int | None:

@@ -6,6 +6,8 @@ the URI to POST messages to; answers arrive as ``message`` events on the GET str
 are no event ids and no resumption: every connection is a new session, initialized again
 (2024-11-05 basic/transports "HTTP with SSE"; fallback per 2025-11-25 "Backwards
 Compatibility"). The endpoint must have the stream's origin (as the python SDK requires).
+An attempt that fails before its session is ready is recorded on the session, so callers
+waiting for it fail at once with the real cause, then raised for the supervisor.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import threading
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from streamvisor.errors import ConnectError, StreamProtocolError
+from streamvisor.errors import ConnectError, StreamError, StreamProtocolError
 from streamvisor.upstream.connection import Connection
 from streamvisor.upstream.mcp import jsonrpc
 from streamvisor.upstream.mcp.call import McpTimeoutError, exchange, result_of
+from streamvisor.upstream.mcp.jsonrpc import McpCallError
 from streamvisor.upstream.mcp.normalise import Normaliser
 from streamvisor.upstream.mcp.session import Era, ListenPhase
 from streamvisor.upstream.mcp.transport import ACCEPT_BOTH
@@ -44,7 +47,33 @@ def endpoint_url(base: str, data: str) -> str:
 
 
 def open_legacy(conn: McpConnection, deadline: float) -> None:
-    """GET the stream, take the endpoint, initialize over it (a new session each time)."""
+    """GET the stream, take the endpoint, initialize over it (a new session each time).
+
+    Raises:
+        StreamError, McpCallError: the attempt failed (recorded first, see the module).
+    """
+    st = conn.stream
+    st.session.fallback_error = None  # callers wait for this attempt
+    try:
+        _open_legacy(conn, deadline)
+    except (StreamError, McpCallError) as exc:
+        if not conn.interrupted:
+            _failed(conn, exc)
+        raise
+
+
+def _failed(conn: McpConnection, exc: Exception) -> None:
+    st = conn.stream
+    cause = st.session.fallback_cause
+    if cause is not None:
+        text = f"{st.url_shown}: {cause}, and the 2024-11-05 HTTP+SSE fallback failed: {exc}"
+    else:
+        text = f"{st.url_shown}: the HTTP+SSE stream failed: {exc}"
+    st.session.legacy_failed(text)
+    st.notify_changed()
+
+
+def _open_legacy(conn: McpConnection, deadline: float) -> None:
     st = conn.stream
     s = st.session
     if s.initializations:

@@ -18,7 +18,10 @@ of stream means and records what happened; it holds the lock. Rules and their so
   an empty 200) is tried ``unresumable_after`` times, then the cursor is dropped and a
   gap reported (what a server does with an unknown id is undefined: spec issue #1939);
 * ``initialize`` answered 400, 404 or 405 means a 2024-11-05 HTTP+SSE server, when
-  ``legacy_sse`` is on ("Backwards Compatibility").
+  ``legacy_sse`` is on ("Backwards Compatibility"); that is a guess until an HTTP+SSE
+  session is made: if the fallback fails first, the era is forgotten (the next attempt
+  starts with ``initialize`` again) and callers waiting for the session fail at once with
+  both answers.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import enum
 import re
 from typing import Any
 
+from streamvisor.errors import StreamProtocolError
 from streamvisor.policy.redact import MASK
 from streamvisor.upstream.mcp.options import McpOptions
 
@@ -37,6 +41,7 @@ __all__ = [
     "ListenPhase",
     "McpSession",
     "SessionPhase",
+    "session_id_from",
     "valid_session_id",
 ]
 
@@ -49,6 +54,20 @@ _KNOWN_SERVER_REQUESTS = frozenset(
 def valid_session_id(value: str | None) -> bool:
     """Visible ASCII only (0x21-0x7E), non-empty (2025-03-26 "Session Management")."""
     return value is not None and _SESSION_ID.fullmatch(value) is not None
+
+
+def session_id_from(headers: Any, shown: str) -> str | None:
+    """``Mcp-Session-Id`` of the initialize answer, validated (visible ASCII).
+
+    Raises:
+        StreamProtocolError: the header is there but not a valid session id.
+    """
+    value = headers.get("Mcp-Session-Id") if headers is not None else None
+    if value is None:
+        return None
+    if not valid_session_id(value):
+        raise StreamProtocolError(f"{shown}: the server sent an invalid Mcp-Session-Id")
+    return str(value)
 
 
 class Era(enum.Enum):
@@ -112,6 +131,10 @@ class McpSession:
             before sending a new id).
         retry_ms: the server's last ``retry:`` on the listening stream.
         generation: bumped at every (re)initialize, so a connection notices a new session.
+        fallback_cause: why HTTP+SSE is being tried (``initialize answered HTTP 404 ...``),
+            until an HTTP+SSE session is made.
+        fallback_error: why the last HTTP+SSE attempt failed before its session was ready
+            (None while an attempt runs, and once a session is ready).
     """
 
     def __init__(self, options: McpOptions) -> None:
@@ -134,6 +157,8 @@ class McpSession:
         self.listens = 0
         self.last_ping_rtt: float | None = None
         self.error: str | None = None
+        self.fallback_cause: str | None = None
+        self.fallback_error: str | None = None
 
     # -- session lifecycle ---------------------------------------------------------------
     @property
@@ -151,6 +176,7 @@ class McpSession:
         self.initializations += 1
         self.conflicts = 0
         self.error = None
+        self.fallback_cause = self.fallback_error = None
         return self.initializations > 1
 
     def expire(self, session_id: str | None) -> bool:
@@ -184,6 +210,25 @@ class McpSession:
     def initialize_verdict(self, status: int) -> bool:
         """True when ``initialize`` answered ``status`` means "try 2024-11-05 HTTP+SSE"."""
         return self.options.legacy_sse and status in (400, 404, 405)
+
+    def fall_back(self, cause: str) -> None:
+        """Try HTTP+SSE next; ``cause`` says why (what ``initialize`` was answered). While
+        the last HTTP+SSE attempt's failure stands, the era stays unknown (a caller's own
+        ``initialize`` must not make it look known again)."""
+        self.fallback_cause = cause
+        if self.fallback_error is None:
+            self.era = Era.LEGACY_SSE
+
+    def legacy_failed(self, error: str) -> None:
+        """An HTTP+SSE attempt failed before its session was ready: record ``error`` for
+        the callers waiting for that session. Unless an HTTP+SSE session was made before,
+        the era was only a guess: forget it, so the next attempt sends ``initialize``."""
+        self.fallback_error = error
+        self.failed(error)
+        if self.listen is ListenPhase.CONNECTING:
+            self.listen = ListenPhase.BACKING_OFF
+        if self.fallback_cause is not None:
+            self.era = Era.UNKNOWN
 
     def version_header(self) -> str | None:
         """``MCP-Protocol-Version`` to send: from 2025-06-18 on (2025-03-26 has none)."""

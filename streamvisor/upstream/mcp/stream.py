@@ -24,14 +24,14 @@ from streamvisor.spec import StreamSpec
 from streamvisor.sse import Event
 from streamvisor.upstream.connector import shared_session
 from streamvisor.upstream.mcp import jsonrpc, modern
-from streamvisor.upstream.mcp.call import StatusAnswer, Target, exchange, result_of
+from streamvisor.upstream.mcp.call import StatusAnswer, Target, discover, exchange, result_of
 from streamvisor.upstream.mcp.jsonrpc import McpCallError
 from streamvisor.upstream.mcp.mailbox import Mailbox
 from streamvisor.upstream.mcp.options import McpOptions, parse_options
-from streamvisor.upstream.mcp.session import Era, McpSession, valid_session_id
+from streamvisor.upstream.mcp.session import Era, McpSession, session_id_from
 from streamvisor.upstream.mcp.transport import delete, request_headers
 
-__all__ = ["LegacySseRequired", "McpStream", "Publish"]
+__all__ = ["LegacySseFailedError", "LegacySseRequired", "McpStream", "Publish"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,12 @@ class Listener(Protocol):
 class LegacySseRequired(StreamError):
     """The server speaks the 2024-11-05 HTTP+SSE transport: its session lives on the GET
     stream, which the listening connection opens."""
+
+
+class LegacySseFailedError(McpCallError, StreamError):
+    """The HTTP+SSE attempt a caller waited for failed before its session was ready. The
+    text gives the real cause: what ``initialize`` was answered (when HTTP+SSE was a
+    fallback) and how the fallback failed. Both an ``McpCallError`` and a ``StreamError``."""
 
 
 class McpStream:
@@ -133,13 +139,16 @@ class McpStream:
 
     def _initialize(self, deadline: float) -> None:
         s, o = self.session, self.options
-        version = o.modern_version
-        if version is not None and s.era in (Era.UNKNOWN, Era.MODERN) and self._probe(version):
-            self._ready(Era.MODERN, None, version)
-            return
+        version, not_modern = o.modern_version, ""
+        if version is not None and s.era in (Era.UNKNOWN, Era.MODERN):
+            not_modern = self._probe(version, deadline)
+            if not not_modern:
+                self._ready(Era.MODERN, None, version)
+                return
         if o.listen == "subscriptions":
             raise StreamProtocolError(
                 f"{self.url_shown} does not speak 2026-07-28 (listen: subscriptions needs it)"
+                + (f": {not_modern}" if not_modern else "")
             )
         offered = o.handshake_versions
         if not offered:
@@ -164,13 +173,13 @@ class McpStream:
             )
         except StatusAnswer as exc:
             if s.initialize_verdict(exc.status):
-                s.era = Era.LEGACY_SSE
+                s.fall_back(f"initialize answered {exc}")
                 raise LegacySseRequired(
                     f"{self.url_shown} answered initialize with HTTP {exc.status}: "
                     "trying the 2024-11-05 HTTP+SSE transport"
                 ) from None
             raise
-        result = result_of(_need(response, "initialize"))
+        result = result_of(response, "initialize")
         # The session id is taken only from the response carrying InitializeResult.
         session_id = session_id_from(answered[0] if answered else None, self.url_shown)
         self.finish_initialize(Era.STREAMABLE, result, session_id, deadline)
@@ -212,22 +221,17 @@ class McpStream:
                 return
         self.publish_messages([msg])
 
-    def _probe(self, version: str) -> bool:
-        """``server/discover`` at the 2026 version: True when the server speaks it."""
+    def _probe(self, version: str, deadline: float) -> str:
+        """``server/discover`` at the 2026 version: "" when the server speaks it, else why
+        it does not (any answer that is not a discover result means "not 2026")."""
         message, headers = modern.envelope(
             jsonrpc.request(self.next_id(), "server/discover", {}),
             version,
             self.options.client_info_dict(),
         )
         target = Target(self.http, self.spec, self.spec.url, request_headers(self.spec, headers))
-        deadline = self.clock() + self.spec.read_timeout
-        try:
-            response = exchange(target, message, deadline, self.side_message, resumable=False)
-        except (StatusAnswer, McpCallError, StreamProtocolError):
-            return False  # any answer that is not a discover result means "not 2026"
-        if response is None:
-            return False
-        return modern.is_modern_discover(response.get("result"), version)
+        until = min(deadline, self.clock() + self.spec.read_timeout)
+        return discover(target, message, version, until, self.side_message)
 
     def _ready(self, era: Era, session_id: str | None, version: str) -> None:
         with self._changed:
@@ -258,9 +262,16 @@ class McpStream:
         return dropped
 
     def wait_ready(self, deadline: float) -> bool:
-        """Wait (for an HTTP+SSE session the listening connection makes) until ready."""
+        """Wait (for an HTTP+SSE session the listening connection makes) until ready;
+        False at ``deadline``.
+
+        Raises:
+            LegacySseFailedError: the last HTTP+SSE attempt failed (at once, with why).
+        """
         with self._changed:
             while not self.session.ready:
+                if self.session.fallback_error is not None:
+                    raise LegacySseFailedError(self.session.fallback_error)
                 left = deadline - self.clock()
                 if left <= 0:
                     return False
@@ -298,7 +309,7 @@ class McpStream:
             self.side_message,
             resumable=s.era is Era.STREAMABLE and s.session_id is not None,
         )
-        return result_of(_need(response, method))
+        return result_of(response, method)
 
     def answer(self, msg: dict[str, Any]) -> None:
         """Answer a server-to-client request: ``ping`` -> ``{}``, anything else -> -32601
@@ -381,19 +392,3 @@ class McpStream:
 
     def status(self) -> dict[str, Any]:
         return self.session.snapshot()
-
-
-def _need(response: dict[str, Any] | None, method: str) -> dict[str, Any]:
-    if response is None:
-        raise StreamProtocolError(f"{method}: the server answered 202 to a request")
-    return response
-
-
-def session_id_from(headers: Any, shown: str) -> str | None:
-    """``Mcp-Session-Id`` of the initialize answer, validated (visible ASCII)."""
-    value = headers.get("Mcp-Session-Id") if headers is not None else None
-    if value is None:
-        return None
-    if not valid_session_id(value):
-        raise StreamProtocolError(f"{shown}: the server sent an invalid Mcp-Session-Id")
-    return str(value)

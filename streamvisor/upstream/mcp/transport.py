@@ -115,6 +115,7 @@ class Reply:
         messages: the JSON-RPC messages of a JSON body (None otherwise).
         body: an SSE body to read (None unless ``text/event-stream`` with status 200).
         error_text: a short, redacted description of a non-2xx answer.
+        reason: the HTTP reason phrase ("Not Found"), or "".
     """
 
     def __init__(
@@ -124,12 +125,14 @@ class Reply:
         messages: list[dict[str, Any]] | None = None,
         body: SseBody | None = None,
         error_text: str = "",
+        reason: str = "",
     ) -> None:
         self.status = status
         self.headers = headers
         self.messages = messages
         self.body = body
         self.error_text = error_text
+        self.reason = reason
 
     def json_error(self) -> dict[str, Any] | None:
         """The JSON-RPC ``error`` member of an error body, if the server sent one."""
@@ -252,7 +255,8 @@ def _exchange(
         raise StreamProtocolError(
             f"{method} {shown}: expected a JSON-RPC answer, got {essence or 'no content type'}"
         )
-    return Reply(status, response.headers, messages=messages, error_text=error_text)
+    reason = response.reason or ""
+    return Reply(status, response.headers, messages, error_text=error_text, reason=reason)
 
 
 def _read_error(exc: Exception, shown: str) -> Exception:

@@ -137,6 +137,27 @@ def test_initialize_status_fallback_to_http_sse(
     assert McpSession(McpOptions(legacy_sse=legacy_sse)).initialize_verdict(status) is fallback
 
 
+def test_a_failed_fallback_forgets_the_era_until_an_http_sse_session_was_made() -> None:
+    s = McpSession(McpOptions())
+    s.fall_back("initialize answered HTTP 404 Not Found")
+    s.listen = ListenPhase.CONNECTING
+    s.legacy_failed("GET answered HTTP 404 Not Found")
+    assert s.era is Era.UNKNOWN and s.fallback_error == "GET answered HTTP 404 Not Found"
+    snap = s.snapshot()
+    assert snap["session"] == "failed" and snap["error"] == s.fallback_error
+    assert snap["listen"] == "backing_off"
+    s.fall_back("initialize answered HTTP 404 Not Found")  # a caller's own initialize
+    assert s.era is Era.UNKNOWN  # while the failure stands
+    s.fallback_error = None  # a new HTTP+SSE attempt starts (open_legacy)
+    s.fall_back("initialize answered HTTP 404 Not Found")
+    assert s.era is Era.LEGACY_SSE
+    s.initialized(Era.LEGACY_SSE, None, "2024-11-05")  # the fallback worked this time
+    assert s.fallback_cause is None and s.fallback_error is None
+    s.discard()
+    s.legacy_failed("connection refused")  # a reconnect failed: the era is known by now
+    assert s.era is Era.LEGACY_SSE and s.fallback_error == "connection refused"
+
+
 @pytest.mark.parametrize(
     ("version", "header"),
     [("2025-03-26", None), ("2025-06-18", "2025-06-18"), ("2025-11-25", "2025-11-25")],
