@@ -17,7 +17,7 @@ DOCS = ["README.md", "config.example.yaml"]
 INDEX_FORM = re.compile(r"""streamvisor\[(\w+)\]""")
 NEAR = 250  # characters either side where the checkout form must be
 
-PENDING_LEAD = {"streamvisor/views/command.py", "streamvisor/daemon/tracing.py"}
+PENDING_LEAD: set[str] = set()
 """Modules with an index-only hint that the lead owns now: they should say
 ``install_hint('top')`` / ``install_hint('otel')`` (from ``streamvisor.extras``); remove each
 from this set once it does."""

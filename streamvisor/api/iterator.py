@@ -4,7 +4,7 @@ The shape is the SSE-transport one of a **Handle** (thread-safe control: ``close
 ``reconnect()``, ``state``, ``last_event_id``, ``status()``) and a **Stream** (the events), so
 that moving from sseclient-py or launchdarkly-eventsource is a two-line change::
 
-    with streamvisor.connect("http://127.0.0.1:8000/events") as stream:
+    with streamvisor.connect("http://127.0.0.1:8000/events/ticker") as stream:
         for event in stream:
             print(event.id, event.data)
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from streamvisor.errors import HTTPStatusError, StreamvisorError
+from streamvisor.extras import install_hint
 from streamvisor.policy.redact import redact_url
 
 if TYPE_CHECKING:
@@ -239,8 +240,7 @@ def build_tracer(config: TracingConfig, *, console: Any = None) -> AttemptTracer
         )
     except ImportError:
         raise TracingError(
-            "tracing is configured but OpenTelemetry is not installed: "
-            "pip install 'streamvisor[otel]'"
+            f"tracing is configured but OpenTelemetry is not installed: {install_hint('otel')}"
         ) from None
     from streamvisor import __version__
 
@@ -252,7 +252,7 @@ def build_tracer(config: TracingConfig, *, console: Any = None) -> AttemptTracer
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         except ImportError:
             raise TracingError(
-                "the otlp exporter is not installed: pip install 'streamvisor[otel]'"
+                f"the otlp exporter is not installed: {install_hint('otel')}"
             ) from None
         exporter = OTLPSpanExporter(endpoint=config.endpoint, timeout=5)
     provider = TracerProvider(resource=Resource.create({"service.name": config.service_name}))

@@ -11,6 +11,8 @@ import sys
 from typing import Any
 from urllib.parse import urlsplit
 
+from streamvisor.extras import install_hint
+
 __all__ = ["add_top_command", "run_top_command"]
 
 EXIT_FAILURE, EXIT_USAGE = 1, 2
@@ -72,7 +74,7 @@ def run_top_command(args: argparse.Namespace) -> int:
     except ImportError as exc:
         missing = (exc.name or "").split(".")[0]
         if missing == "rich":
-            reason = "the rich library: pip install 'streamvisor[top]'"
+            reason = f"the rich library: {install_hint('top')}"
         elif missing in ("termios", "tty"):
             reason = "a POSIX terminal (termios)"
         else:

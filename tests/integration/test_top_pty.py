@@ -114,5 +114,6 @@ def test_without_rich_top_names_the_extra_to_install(
     monkeypatch.delitem(sys.modules, "streamvisor.views.top", raising=False)
     assert main(["top", "--admin", "http://127.0.0.1:1"]) == 1
     assert capsys.readouterr().err.strip() == (
-        "streamvisor top needs the rich library: pip install 'streamvisor[top]'"
+        "streamvisor top needs the rich library: pip install 'streamvisor[top]' "
+        "(from a source checkout: pip install '.[top]')"
     )
