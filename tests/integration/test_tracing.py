@@ -251,6 +251,7 @@ def test_without_the_otel_extra_building_a_tracer_is_one_clear_error(
     monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)
     with pytest.raises(
         TracingError,
-        match=r"pip install 'streamvisor\[otel\]' \(from a source checkout: pip install '\.\[otel\]'\)$",
+        match=r"pip install 'streamvisor\[otel\]' "
+        r"\(from a source checkout: pip install '\.\[otel\]'\)$",
     ):
         build_tracer(TracingConfig("console"))
