@@ -142,8 +142,10 @@ def test_a_paused_stream_is_not_a_dead_connection_for_the_read_timeout(
 def test_an_upstream_that_closes_while_the_stream_is_paused_resumes_without_loss_or_repeats(
     make_sv: Callable[..., Streamvisor], blocker: BlockerHandle
 ) -> None:
-    total = 1_000  # 256 KB: fits in the socket buffers, so the server can finish and close
-    with BurstServer(total, close_after=True) as server:
+    total = 1_000  # 256 KB
+    # A 1 MiB send buffer holds all of it whatever the reader's window, so the server can
+    # always finish and close while the stream is paused (the kernel caps, never fails).
+    with BurstServer(total, close_after=True, sndbuf=1 << 20) as server:
         sv = make_sv([StreamSpec(name="s", url=server.url)])
         sv.subscribe(blocker.ref, buffer=10)
         sv.start()
