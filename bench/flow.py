@@ -56,6 +56,7 @@ ensure_repo_on_path()
 
 SECTIONS = ("cli", "api", "latency", "memory")
 TARGET_MIB = 40.0
+CHUNKED = False  # --chunked: the burst source sends one HTTP chunk per event
 
 
 def section_cli(n: int, rounds: int) -> list[list[str]]:
@@ -68,7 +69,10 @@ def section_cli(n: int, rounds: int) -> list[list[str]]:
         ],
         "streamvisor --help": [*cli.cli_command(), "--help"],
     }
-    with Source("burst", count=n, hold=True) as src, tempfile.TemporaryDirectory() as tmp:
+    with (
+        Source("burst", count=n, hold=True, chunked=CHUNKED) as src,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         folder = Path(tmp)
         contenders: list[tuple[str, Callable[[], Any]]] = [
             ("launchdarkly JSONL loop (baseline)", lambda: cli.run_ld_jsonl(src.url, n, folder)),
@@ -103,7 +107,7 @@ def section_cli(n: int, rounds: int) -> list[list[str]]:
 
 def section_api(n: int, rounds: int) -> list[list[str]]:
     print(f"\n## api: {n:,} events to user code in this process\n", flush=True)
-    with Source("burst", count=n, hold=True) as src:
+    with Source("burst", count=n, hold=True, chunked=CHUNKED) as src:
         url = src.url
         contenders: list[tuple[str, Callable[[], Any]]] = [
             ("launchdarkly loop (baseline)", lambda: api.run_ld(url, n)),
@@ -347,7 +351,14 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(SECTIONS),
         help=f"comma-separated sections: {', '.join(SECTIONS)}",
     )
+    parser.add_argument(
+        "--chunked",
+        action="store_true",
+        help="cli, api: a chunked body, one HTTP chunk per event (as web frameworks send)",
+    )
     args = parser.parse_args(argv)
+    global CHUNKED
+    CHUNKED = args.chunked
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(only) - set(SECTIONS)
     if unknown:
@@ -359,7 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     import streamvisor
 
     where = os.path.dirname(os.path.dirname(os.path.abspath(streamvisor.__file__)))
-    print(f"flow: issue 8 targets; streamvisor from {where}; {machine_note()}; load {load()}")
+    body = "chunked, one chunk per event" if CHUNKED else "read-until-close"
+    print(
+        f"flow: issue 8 targets; streamvisor from {where}; body {body}; {machine_note()}; "
+        f"load {load()}"
+    )
     summary: list[list[str]] = []
     if "cli" in only:
         summary += section_cli(args.events, args.rounds)

@@ -63,6 +63,7 @@ def child_streamvisor(url: str, n: int, profile: bool, variant: str) -> dict[str
     import pykka  # noqa: F401  (imported before the baseline on purpose)
     import requests
 
+    import streamvisor.upstream.body
     import streamvisor.upstream.connection
     from streamvisor import StreamSpec
     from streamvisor.api.facade import Streamvisor
@@ -72,9 +73,9 @@ def child_streamvisor(url: str, n: int, profile: bool, variant: str) -> dict[str
     parts = [p for p in variant.split("+") if p]
     for part in parts:
         if part.startswith("chunk="):  # what-if: another read size (module global)
-            streamvisor.upstream.connection.CHUNK_SIZE = int(part[6:])
+            streamvisor.upstream.body.CHUNK_SIZE = int(part[6:])
         if part.startswith("quiet="):  # what-if: another idle read size (module global)
-            streamvisor.upstream.connection.QUIET_CHUNK_SIZE = int(part[6:])
+            streamvisor.upstream.body.QUIET_CHUNK_SIZE = int(part[6:])
     if "trim" in parts:  # what-if: drop what the open response no longer needs
 
         class TrimmedConnection(streamvisor.upstream.connection.Connection):

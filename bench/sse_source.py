@@ -4,7 +4,8 @@ The server runs an asyncio loop in a separate process (``python sse_source.py --
 never competes with the client under test for the client's GIL. It binds 127.0.0.1 port 0
 and speaks just enough HTTP/1.1: it reads the request head, honours ``Last-Event-ID``, and
 answers ``200 text/event-stream`` with a read-until-close body (no Content-Length, not
-chunked). Events are exactly ``EVENT_SIZE`` bytes: ``id: i\\nevent: tick\\ndata: ...\\n\\n``.
+chunked; ``chunked=True``: ``Transfer-Encoding: chunked`` with one chunk per event, as web
+frameworks send a generator that yields event by event; burst mode only). Events are exactly ``EVENT_SIZE`` bytes: ``id: i\\nevent: tick\\ndata: ...\\n\\n``.
 
 Modes:
 
@@ -49,6 +50,9 @@ HEADERS = (
     b"Connection: close\r\n"
     b"\r\n"
 )
+CHUNKED_HEADERS = HEADERS.replace(
+    b"Connection: close\r\n", b"Connection: close\r\nTransfer-Encoding: chunked\r\n"
+)
 MODES = ("burst", "paced", "batches", "idle")
 
 
@@ -83,6 +87,7 @@ class _Server:
         self.hold: bool = opts.get("hold", True)
         self.heartbeat: float = opts.get("heartbeat", 5.0)
         self.per_batch: int = opts.get("per_batch", 1)
+        self.chunked: bool = opts.get("chunked", False) and mode == "burst"
         self.accepted = 0
         self.open = 0
         self.served_events = 0
@@ -93,6 +98,8 @@ class _Server:
         self.offsets: list[int] = []
         if mode in ("burst", "batches"):
             events = [make_event(i) for i in range(1, self.count + 1)]
+            if self.chunked:
+                events = [b"%x\r\n%s\r\n" % (len(ev), ev) for ev in events]
             self.offsets = [0]
             for ev in events:
                 self.offsets.append(self.offsets[-1] + len(ev))
@@ -105,7 +112,7 @@ class _Server:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             arrived = time.monotonic()
-            writer.write(HEADERS)
+            writer.write(CHUNKED_HEADERS if self.chunked else HEADERS)
             if self.mode == "burst":
                 await self._burst(reader, writer, _last_event_id(head))
             elif self.mode == "paced":
@@ -226,6 +233,7 @@ class Source:
         count: events per connection (burst, paced) or in the whole log (batches).
         rate: paced events per second.
         hold: burst/paced: keep the connection open after the last event.
+        chunked: burst: a chunked body, one chunk per event.
         per_batch: batches: events per connection before the clean close.
         heartbeat: idle: seconds between heartbeat comments.
     """

@@ -37,7 +37,9 @@ from streamvisor.policy.classify import parse_retry_after
 from streamvisor.policy.redact import redact_text, redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.upstream.auth import AuthHookError, GuardedAuth
+from streamvisor.upstream.body import BodyReader
 from streamvisor.upstream.causes import describe_cause, describe_local
+from streamvisor.upstream.chunked import ChunkedError
 from streamvisor.upstream.headers import redirect_problem, request_headers
 from streamvisor.upstream.mime import extract_mime_essence
 
@@ -45,30 +47,6 @@ if TYPE_CHECKING:
     from streamvisor.upstream.connector import StreamMemory
 
 log = logging.getLogger(__name__)
-
-QUIET_CHUNK_SIZE = 1024
-"""Chunk ``read()`` asks for on an idle stream (after a read of under ``QUIET_BELOW`` bytes,
-and first). A blocked read holds a buffer of the size it asked for, for as long as the
-stream is idle: with 64 KiB, 1000 idle streams held about 4 MiB more RSS (bench/memory.py)."""
-QUIET_BELOW = 256
-"""A read of fewer bytes (a heartbeat comment, one small event) makes the next ask quiet."""
-CHUNK_SIZE = 65536
-"""Chunk ``read()`` asks for while events trickle in."""
-BUSY_CHUNK_SIZE = 262144
-"""Chunk asked for after a full read: fewer reads and thread hops in a burst (bench/README)."""
-
-
-def next_read_size(asked: int, got: int) -> int:
-    """The size the next read asks for, after a read that asked ``asked`` bytes got ``got``.
-
-    A full read means more is waiting: ``BUSY_CHUNK_SIZE``, kept while reads return over a
-    quarter of ``CHUNK_SIZE``. A read under ``QUIET_BELOW`` bytes: ``QUIET_CHUNK_SIZE``
-    (an idle stream's blocked read then holds 1 KiB). Otherwise ``CHUNK_SIZE``.
-    """
-    if got >= asked or (asked == BUSY_CHUNK_SIZE and got > CHUNK_SIZE // 4):
-        return BUSY_CHUNK_SIZE
-    return QUIET_CHUNK_SIZE if got < QUIET_BELOW else CHUNK_SIZE
-
 
 MAX_RESPONSE_HEADERS = 1000
 """Most response header lines accepted. ``http.client`` refuses more than 100
@@ -143,7 +121,7 @@ class Connection:
         self._response: requests.Response | None = None
         self._opened = False
         self._interrupted = False
-        self._read_size = QUIET_CHUNK_SIZE  # next_read_size() after each read
+        self._body: BodyReader | None = None
         self.status: int | None = None
         self.content_type: str | None = None
 
@@ -197,6 +175,7 @@ class Connection:
             response.request = None  # type: ignore[assignment]
             response.cookies = None  # type: ignore[assignment]
             response.history = []
+            self._body = BodyReader(response)
         except BaseException as exc:
             self._release()
             if self._interrupted and isinstance(exc, Exception):
@@ -204,7 +183,7 @@ class Connection:
             raise
 
     def read(self) -> bytes:
-        """Return the next chunk (at most ``BUSY_CHUNK_SIZE``: ``next_read_size()``), or b"".
+        """Return the next body bytes (``BodyReader.read``), or b"".
 
         Returns ``b""`` at a clean end of the body and after ``interrupt()`` (whatever the
         socket did then).
@@ -215,15 +194,16 @@ class Connection:
             StreamProtocolError: the body could not be decoded (Content-Encoding).
             RuntimeError: ``open()`` has not succeeded.
         """
-        response = self._response
+        body = self._body
         if self._interrupted:
             return b""
-        if response is None or response.raw is None:
+        if body is None or self._response is None:
             raise RuntimeError("Connection.read() needs a successful open()")
-        size = self._read_size
         try:
-            # read1 hands out whatever has arrived; it decodes gzip/deflate chunk by chunk.
-            data = response.raw.read1(size, decode_content=True)
+            data = body.read()
+        except ChunkedError as exc:
+            cause = f"invalid chunked body: {exc}"
+            raise ConnectError(f"{self._url}: connection broke: {cause}", cause) from exc
         except Exception as exc:
             if self._interrupted:
                 return b""
@@ -231,9 +211,10 @@ class Connection:
             if error is None:
                 raise
             raise error from exc
-        if data:
-            self._read_size = next_read_size(size, len(data))
-        return data or b""
+        if not data and body.truncated and not self._interrupted:
+            cause = "the chunked body ended before its last chunk"
+            raise ConnectError(f"{self._url}: connection broke: {cause}", cause)
+        return data
 
     def interrupt(self) -> None:
         """Unblock a ``read()`` in another thread; it then returns ``b""``. Thread-safe.

@@ -1,4 +1,4 @@
-"""Connection.read asks for big chunks while a burst is waiting and a small one when idle."""
+"""BodyReader asks for big chunks while a burst is waiting and a small one when idle."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from streamvisor.spec import StreamSpec
-from streamvisor.upstream.connection import (
+from streamvisor.upstream.body import (
     BUSY_CHUNK_SIZE,
     CHUNK_SIZE,
     QUIET_BELOW,
     QUIET_CHUNK_SIZE,
-    Connection,
+    BodyReader,
     next_read_size,
 )
 
@@ -31,10 +30,9 @@ class _Raw:
         return b"x" * min(self.plan.pop(0), amt) if self.plan else b""
 
 
-def _connection(raw: _Raw) -> Connection:
-    conn = Connection(StreamSpec(name="s", url="http://127.0.0.1:1/"))
-    conn._response = SimpleNamespace(raw=raw)  # type: ignore[assignment]
-    return conn
+def _connection(raw: _Raw) -> BodyReader:
+    response = SimpleNamespace(raw=raw, headers={})  # not chunked: urllib3's read1
+    return BodyReader(response)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
