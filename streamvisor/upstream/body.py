@@ -91,6 +91,7 @@ class BodyReader:
                 self._size = next_read_size(size, len(data))
             return data or b""
         while not chunks.done:
+            chunks.check()  # broken framing after the last bytes returned: fail now
             size = self._size
             data = self._fp.read1(size)
             if not data:

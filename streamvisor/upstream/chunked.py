@@ -36,28 +36,43 @@ class ChunkedDecoder:
 
     ``feed(data) -> bytes`` returns the body bytes those pieces complete (possibly
     ``b""``: only framing arrived). ``done`` turns true after the last chunk and its
-    trailer; bytes after it are ignored. Not thread-safe (one reader).
+    trailer; bytes after it are ignored. Broken framing raises ``ChunkedError``, but
+    only after the body bytes before it were returned: the events a server sent before
+    its framing broke are delivered. Not thread-safe (one reader).
     """
 
-    __slots__ = ("_carry", "_left", "_state")
+    __slots__ = ("_carry", "_error", "_left", "_state")
 
     def __init__(self) -> None:
         self._carry = b""  # an incomplete size, line-end or trailer line
         self._left = 0  # _DATA: bytes of the current chunk still to come
         self._state = _SIZE
+        self._error: ChunkedError | None = None  # raised at the next feed
 
     @property
     def done(self) -> bool:
         """True once the last chunk (size 0) and the trailer section ended."""
         return self._state == _DONE
 
+    def check(self) -> None:
+        """Raise the ``ChunkedError`` a ``feed`` found after body bytes it returned, if any.
+
+        Call it before waiting for more input: the framing is already broken.
+        """
+        if self._error is not None:
+            raise self._error
+
     def feed(self, data: bytes) -> bytes:
         """The body bytes in ``data`` (after what earlier calls left over).
 
         Raises:
             ChunkedError: a size line that is not 1-16 hex digits (with optional
-                extensions), chunk data not followed by CRLF, or a line over ``MAX_LINE``.
+                extensions), chunk data not followed by CRLF, or a line over ``MAX_LINE``;
+                raised by the call that found it when no body bytes came before it in
+                that call, otherwise by the next call (and by every call after).
         """
+        if self._error is not None:
+            raise self._error
         if self._carry:
             data, self._carry = self._carry + data, b""
         state, left = self._state, self._left
@@ -75,7 +90,7 @@ class ChunkedDecoder:
             elif state in (_DATA_END, _SIZE):
                 match = (_NEXT_SIZE_LINE if state == _DATA_END else _SIZE_LINE).match(data, pos)
                 if match is None:
-                    self._incomplete(data, pos, state)
+                    self._incomplete(data, pos, state, out)
                     break
                 pos = match.end()
                 left = int(match.group(1), 16)
@@ -83,7 +98,7 @@ class ChunkedDecoder:
             elif state == _TRAILER:
                 newline = data.find(b"\n", pos)
                 if newline < 0:
-                    self._incomplete(data, pos, state)
+                    self._incomplete(data, pos, state, out)
                     break
                 if newline == pos or (newline == pos + 1 and data[pos] == 13):
                     state = _DONE  # the empty line that ends the trailer section
@@ -95,8 +110,17 @@ class ChunkedDecoder:
             return out[0]
         return b"".join(out)
 
-    def _incomplete(self, data: bytes, pos: int, state: int) -> None:
-        """Keep an unfinished line for the next feed, or raise if it can never be valid."""
+    def _incomplete(self, data: bytes, pos: int, state: int, out: list[bytes]) -> None:
+        """Keep an unfinished line for the next feed, or fail if it can never be valid:
+        raise now when ``out`` is empty, else keep the error for the next feed."""
+        try:
+            self._check_incomplete(data, pos, state)
+        except ChunkedError as exc:
+            self._error = exc
+            if not out:
+                raise
+
+    def _check_incomplete(self, data: bytes, pos: int, state: int) -> None:
         rest = data[pos:]
         line = rest
         if state == _DATA_END:  # the data's line end, then the next size line

@@ -117,8 +117,10 @@ def test_only_framing_gives_empty_bytes_and_keeps_going() -> None:
     ],
 )
 def test_broken_framing_is_an_error(blob: bytes, message: str) -> None:
+    decoder = ChunkedDecoder()
     with pytest.raises(ChunkedError, match=message.replace("(", r"\(")):
-        ChunkedDecoder().feed(blob)
+        decoder.feed(blob)  # raises here when no body came before the break
+        decoder.check()
 
 
 @pytest.mark.parametrize("head", [b"", b"3\r\nabc\r\n"])
@@ -135,3 +137,25 @@ def test_an_endless_trailer_line_is_an_error() -> None:
     decoder.feed(b"0\r\nX-Long: ")
     with pytest.raises(ChunkedError, match="trailer line longer"):
         decoder.feed(b"v" * (MAX_LINE + 1))
+
+
+GOOD = b"id: 1\ndata: ok\n\n"
+
+
+@pytest.mark.parametrize(
+    ("broken", "returned"),
+    [
+        (b"zz\r\n", b""),  # a size line that is not hex
+        (b"2\r\nabc\r\n", b"ab"),  # a size that lies
+        (b"3\r\nabcX", b"abc"),
+    ],
+)
+def test_body_before_broken_framing_is_returned_then_the_error_comes(
+    broken: bytes, returned: bytes
+) -> None:
+    decoder = ChunkedDecoder()
+    assert decoder.feed(frame(GOOD, end=False) + broken) == GOOD + returned
+    with pytest.raises(ChunkedError):
+        decoder.check()
+    with pytest.raises(ChunkedError):
+        decoder.feed(b"0\r\n\r\n")  # and it stays broken

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -121,3 +122,16 @@ def test_a_gzip_chunked_body_is_decoded_as_it_arrives(
     assert conn.read() == b"data: zipped\n\n"
     step.set()
     assert read_all(conn) == b"data: more\n\n"
+
+
+def test_events_before_broken_framing_are_read_then_the_error_comes_at_once(
+    sse_server: SSEServer, opened: Opened
+) -> None:
+    good = chunk(b"id: 1\ndata: ok\n\n")
+    sse_server.add_script(CHUNKED, Send(good + b"zz\r\n"), Hold())  # one write, then silence
+    conn = opened(spec_for(sse_server, read_timeout=20))
+    assert conn.read() == b"id: 1\ndata: ok\n\n"
+    started = time.monotonic()
+    with pytest.raises(ConnectError, match="invalid chunk size line b'zz'"):
+        conn.read()
+    assert time.monotonic() - started < 5, "waited for more bytes on a broken body"
