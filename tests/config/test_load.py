@@ -554,6 +554,12 @@ def test_a_bad_config_reports_exactly_this_problem(text: str, expected: str) -> 
     assert cfg.errors(text) == [expected]
 
 
+@pytest.mark.parametrize("depth", [150, 5000])
+def test_deeply_nested_yaml_is_one_error_not_a_crash(depth: int) -> None:
+    text = STREAM + "    body: " + "[" * depth + "]" * depth + "\n"
+    assert cfg.errors(text) == ["config.yaml:4: nested too deeply (more than 100 levels)"]
+
+
 def test_every_problem_is_reported_at_once_in_line_order() -> None:
     text = """
     streams:
