@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote_plus, urlsplit, urlunsplit
 
 __all__ = [
     "MASK",
@@ -155,6 +155,8 @@ def redact_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         netloc = parts.netloc
+        if "@" not in netloc and ":" in netloc and "@" in url and not _has_valid_port(parts):
+            return _redact_cut_password(url, netloc)
         userinfo, at, hostport = netloc.rpartition("@")
         if at:
             user, colon, _password = userinfo.partition(":")
@@ -165,6 +167,23 @@ def redact_url(url: str) -> str:
     except ValueError:
         text = _USERINFO.sub(lambda m: f"//{m.group(1)}:{MASK}@", url)
         return _QUERY_PAIR.sub(_redact_query_match, text)
+
+
+def _has_valid_port(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - raises ValueError when the "port" is not a number
+    except ValueError:
+        return False
+    return True
+
+
+def _redact_cut_password(url: str, netloc: str) -> str:
+    # ``http://user:pa/ss@host/``: an unencoded '/', '?' or '#' in the password ended the
+    # host early, so the password is a "port" and the rest sits in the path, query or
+    # fragment. Mask from the colon to the last '@' (more than the password, if need be).
+    start = url.index(netloc) + netloc.index(":") + 1
+    end = url.rindex("@")
+    return _QUERY_PAIR.sub(_redact_query_match, f"{url[:start]}{MASK}{url[end:]}")
 
 
 def _redact_header_match(match: re.Match[str]) -> str:

@@ -58,6 +58,24 @@ def test_redact_url_still_masks_credentials_in_urls_it_cannot_parse() -> None:
     assert redact_url("http://u:pw@[bad/p?token=x&a=1") == "http://u:***@[bad/p?token=***&a=1"
 
 
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # An unencoded '/', '?' or '#' in a password ends the host early: the password
+        # becomes a "port" and the rest lands in the path, query or fragment.
+        ("http://u:pw/x1@h:8/p", "http://u:***@h:8/p"),
+        ("http://u:pw?x2@h/p?token=t&a=1", "http://u:***@h/p?token=***&a=1"),
+        ("http://u:pw#x3@h/p", "http://u:***@h/p"),
+        ("http://u:p/w@h/p@q", "http://u:***@q"),
+        # A valid URL with '@' in its path or query keeps it.
+        ("http://h:80/users/@me?mail=a@b", "http://h:80/users/@me?mail=a@b"),
+        ("http://[::1]:80/@x", "http://[::1]:80/@x"),
+    ],
+)
+def test_redact_url_masks_a_password_holding_a_url_delimiter(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
 def test_redact_url_masks_a_non_string_entirely() -> None:
     assert redact_url(None) == "***"  # type: ignore[arg-type]
 
