@@ -15,6 +15,7 @@ import pytest
 
 from streamvisor.cli.arguments import argument_problem
 from streamvisor.cli.main import build_parser
+from streamvisor.cli.tail import upstream_redactor
 from tests.support.tail import TailRun, run_cli
 
 pytestmark = pytest.mark.timeout(60)
@@ -143,3 +144,17 @@ def test_a_malformed_url_in_a_subprocess_is_one_line_and_exit_2() -> None:
     assert result.stderr.splitlines() == [
         "streamvisor tail: error: argument url: not a valid URL: 'http://[::1/x'"
     ]
+
+
+@pytest.mark.parametrize("name", ["tail", "relay"])
+def test_bare_credentials_from_the_command_line_are_masked_in_free_text(name: str) -> None:
+    # A server may echo a credential on its own (a reason phrase, an error body): the
+    # daemon masks the bare values of its config's secrets, and so must tail and relay.
+    url = f"http://u:pw-{SECRET}@127.0.0.1:1/e?access_token=q-{SECRET}&page=2"
+    argv = [name, url, "-H", f"Authorization: Bearer b-{SECRET}", "-H", f"X-Api-Key: k-{SECRET}"]
+    args = build_parser().parse_args(argv)
+
+    redactor = upstream_redactor(args)
+
+    echoed = f"HTTP 401 bad pw-{SECRET}, q-{SECRET}, b-{SECRET} or k-{SECRET}; page 2"
+    assert redactor.scrub(echoed) == "HTTP 401 bad ***, ***, *** or ***; page 2"
