@@ -14,14 +14,13 @@ import logging
 import os
 import sys
 import threading
-import urllib.parse
 from collections.abc import Sequence
 from typing import TextIO
 
 from streamvisor.api.facade import Streamvisor
 from streamvisor.daemon.logsetup import configure_logging
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
-from streamvisor.policy.redact import Redactor, is_secret_header, is_secret_param
+from streamvisor.policy.redact import Redactor, request_secrets
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event, to_jsonl
 from streamvisor.states import StreamState
@@ -113,26 +112,7 @@ def upstream_redactor(args: argparse.Namespace) -> Redactor:
     """A redactor knowing the secrets in the upstream options, as the config's reader does:
     secret header values (and their credentials without the scheme), the URL password and
     secret query values, so that a bare credential echoed by a server is masked too."""
-    redactor = Redactor()
-    for name, value in args.headers:
-        if is_secret_header(name):
-            redactor.add(value)
-            scheme, _, credentials = value.strip().partition(" ")
-            if credentials and scheme.isalpha():
-                redactor.add(credentials.strip())
-    try:
-        parts = urllib.parse.urlsplit(args.url)
-        password = parts.password
-        query = urllib.parse.parse_qsl(parts.query)
-    except ValueError:  # not a URL: main() reports it before anything runs
-        password, query = None, []
-    if password:
-        redactor.add(password)
-        redactor.add(urllib.parse.unquote(password))
-    for name, value in query:
-        if is_secret_param(name):
-            redactor.add(value)
-    return redactor
+    return Redactor(request_secrets(args.url, args.headers))
 
 
 def upstream_spec(args: argparse.Namespace, name: str) -> StreamSpec:

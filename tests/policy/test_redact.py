@@ -13,6 +13,7 @@ from streamvisor.policy.redact import (
     redact_headers,
     redact_text,
     redact_url,
+    request_secrets,
 )
 
 
@@ -276,3 +277,11 @@ def test_a_url_path_ending_in_a_secret_word_keeps_the_real_cause(text: str, expe
     from streamvisor.policy.redact import redact_text
 
     assert redact_text(text) == expected
+
+
+def test_request_secrets_are_the_bare_credentials_a_request_carries() -> None:
+    url = "http://u:p%40ss@h/e?access_token=qtok&page=2#x"
+    headers = [("Authorization", "Bearer btok"), ("X-Api-Key", "ktok"), ("Accept", "a/b")]
+    found = request_secrets(url, headers)
+    assert sorted(found) == sorted(["Bearer btok", "btok", "ktok", "p%40ss", "p@ss", "qtok"])
+    assert request_secrets("http://[::1/x?token=t", [("Cookie", "c=1")]) == ["c=1"]
