@@ -167,6 +167,10 @@ def run_tail(args: argparse.Namespace) -> int:
         print(f"streamvisor tail: {redactor.scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
 
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nowhere to print events
+        print("streamvisor tail: cannot write to stdout: it is closed", file=sys.stderr)
+        return EXIT_FAILURE
+
     done = threading.Event()
     ended: list[StreamState] = []
 
