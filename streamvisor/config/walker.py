@@ -56,7 +56,10 @@ def read_document(text: str, checker: Checker) -> Node | None:
     if root is None:
         checker.error(1, "", "the file is empty")
         return None
-    tree = _Walker(checker).walk(root, "", root.start_mark.line + 1)
+    walker = _Walker(checker)
+    tree = walker.walk(root, "", root.start_mark.line + 1)
+    if walker.too_big:  # the rest of the tree is cut off: its errors would be noise
+        return None
     if not tree.is_mapping:
         checker.error(tree.line, "", f"the top level must be a mapping, got {describe(tree)}")
         return None
@@ -121,7 +124,7 @@ class _Walker:
         self.count += 1
         if self.count > _MAX_NODES:
             if not self.too_big:
-                self.checker.error(line, path, "document too large (too many values or aliases)")
+                self.checker.error(line, "", "document too large (too many values or aliases)")
                 self.too_big = True
             return Node(None, line, path, key_line, broken=True)
         if id(node) in self.active:

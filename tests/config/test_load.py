@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from streamvisor.config import walker
 from streamvisor.config.load import (
     AdminConfig,
     CheckpointConfig,
@@ -558,6 +559,24 @@ def test_a_bad_config_reports_exactly_this_problem(text: str, expected: str) -> 
 def test_deeply_nested_yaml_is_one_error_not_a_crash(depth: int) -> None:
     text = STREAM + "    body: " + "[" * depth + "]" * depth + "\n"
     assert cfg.errors(text) == ["config.yaml:4: nested too deeply (more than 100 levels)"]
+
+
+def test_an_alias_bomb_is_one_error() -> None:
+    rows = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    rows += [
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]" for p, c in zip("abcde", "bcdef", strict=True)
+    ]
+    text = STREAM + "\n".join(rows) + "\n"
+    assert cfg.errors(text) == ["config.yaml:4: document too large (too many values or aliases)"]
+
+
+def test_a_document_with_too_many_values_is_one_error_not_one_per_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(walker, "_MAX_NODES", 100)  # the real cap is 100,000 values
+    rows = [f"  - {{name: s{i}, url: 'http://h/{i}'}}" for i in range(50)]
+    text = "streams:\n" + "\n".join(rows) + "\n"
+    assert cfg.errors(text) == ["config.yaml:34: document too large (too many values or aliases)"]
 
 
 def test_every_problem_is_reported_at_once_in_line_order() -> None:
