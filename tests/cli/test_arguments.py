@@ -110,6 +110,19 @@ def test_backoff_max_below_backoff_initial_is_a_usage_error_as_in_the_config(
     assert_usage_error(run, f"streamvisor {name}: error: {line}")
 
 
+@pytest.mark.parametrize("option", ["--read-timeout", "--connect-timeout"])
+@pytest.mark.parametrize("name", ["tail", "relay"])
+def test_a_timeout_no_socket_can_wait_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], refusing_port: int, name: str, option: str
+) -> None:
+    run = run_cli(capsys, *command(name, f"http://127.0.0.1:{refusing_port}/x", option, "1e308"))
+    assert_usage_error(
+        run,
+        f"streamvisor {name}: error: argument {option}: "
+        "expected a number > 0 and at most 1e+09 seconds, got '1e308'",
+    )
+
+
 @pytest.mark.parametrize("token", ["", "  "])
 def test_an_empty_relay_token_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], refusing_port: int, token: str

@@ -523,6 +523,16 @@ BAD = [
         id="listen-bad-ipv6",
     ),
     pytest.param(
+        STREAM + "    read_timeout: 1e300\n",
+        "config.yaml:4: streams[0].read_timeout: must be at most 1e+09, got 1e+300",
+        id="read-timeout-beyond-any-socket",
+    ),
+    pytest.param(
+        STREAM + "    connect_timeout: 1e10\n",
+        "config.yaml:4: streams[0].connect_timeout: must be at most 1e+09, got 1e+10",
+        id="connect-timeout-beyond-any-socket",
+    ),
+    pytest.param(
         STREAM + "shutdown_timeout: -1\n",
         "config.yaml:4: shutdown_timeout: must be greater than 0, got -1",
         id="shutdown-timeout-negative",
