@@ -533,6 +533,21 @@ BAD = [
         id="connect-timeout-beyond-any-socket",
     ),
     pytest.param(
+        STREAM + "shutdown_timeout: 1e300\n",
+        "config.yaml:4: shutdown_timeout: must be at most 1e+09, got 1e+300",
+        id="shutdown-timeout-beyond-any-wait",
+    ),
+    pytest.param(
+        STREAM + "checkpoint: {path: c.db, interval: 1e300}\n",
+        "config.yaml:4: checkpoint.interval: must be at most 1e+09, got 1e+300",
+        id="checkpoint-interval-beyond-any-wait",
+    ),
+    pytest.param(
+        STREAM + "    breaker: {cooldown: 1e10}\n",
+        "config.yaml:4: streams[0].breaker.cooldown: must be at most 1e+09, got 1e+10",
+        id="breaker-cooldown-beyond-any-wait",
+    ),
+    pytest.param(
         STREAM + "shutdown_timeout: -1\n",
         "config.yaml:4: shutdown_timeout: must be greater than 0, got -1",
         id="shutdown-timeout-negative",
