@@ -18,6 +18,8 @@ __all__ = ["STORES", "RelayConfig", "read_relay_section"]
 STORES = ("memory", "sqlite")
 _KEYS = ("listen", "streams", "history", "client", "auth", "cors")
 _HISTORY_KEYS = ("max_events", "max_age", "store", "path")
+# Each stream's replay ring preallocates its slots (8 bytes each): a million is 8 MB a stream.
+MAX_HISTORY_EVENTS = 1_000_000
 _CLIENT_KEYS = ("max_buffer_bytes", "heartbeat", "retry", "max_lifetime")
 
 
@@ -58,8 +60,10 @@ class RelayConfig:
     allow_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.max_events < 1:
-            raise ValueError(f"max_events must be >= 1, got {self.max_events}")
+        if not 1 <= self.max_events <= MAX_HISTORY_EVENTS:
+            raise ValueError(
+                f"max_events must be between 1 and {MAX_HISTORY_EVENTS}, got {self.max_events}"
+            )
         if not self.max_age > 0 or not self.heartbeat > 0:
             raise ValueError("max_age and heartbeat must be > 0")
         if self.max_buffer_bytes < 1:
@@ -127,7 +131,7 @@ def read_relay_section(
 
 def _value(c: Checker, key: str, node: Node, base_dir: str) -> object:
     if key == "max_events":
-        return c.integer(node, ge=1)
+        return c.integer(node, ge=1, le=MAX_HISTORY_EVENTS)
     if key == "max_buffer_bytes":
         return c.integer(node, ge=1024)
     if key in ("max_age", "heartbeat"):
