@@ -533,6 +533,12 @@ BAD = [
         id="connect-timeout-beyond-any-socket",
     ),
     pytest.param(
+        STREAM
+        + "sinks:\n  - {name: h, type: webhook, url: 'http://h/', rate_limit: {rate: 1e-300}}\n",
+        "config.yaml:5: sinks[0].rate_limit.rate: must be at least 1e-06, got 1e-300",
+        id="rate-limit-slower-than-any-wait",
+    ),
+    pytest.param(
         STREAM + "shutdown_timeout: 1e300\n",
         "config.yaml:4: shutdown_timeout: must be at most 1e+09, got 1e+300",
         id="shutdown-timeout-beyond-any-wait",
