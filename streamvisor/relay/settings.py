@@ -7,7 +7,6 @@ config ``Checker`` with its line, as every other section does.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -142,8 +141,7 @@ def _value(c: Checker, key: str, node: Node, base_dir: str) -> object:
         return None if node.value is None else c.number(node, gt=0)
     if key == "store":
         return c.choice(node, STORES)
-    text = c.string(node)  # path
-    return text if isinstance(text, Invalid) else os.path.join(base_dir, text)
+    return c.file_path(node, base_dir)  # path
 
 
 def _streams(c: Checker, node: Node, known: Sequence[str]) -> tuple[str, ...] | Invalid | None:

@@ -539,6 +539,25 @@ BAD = [
         id="rate-limit-slower-than-any-wait",
     ),
     pytest.param(
+        STREAM + "sinks:\n  - {name: f, type: file, path: a.jsonl}\n"
+        "  - {name: g, type: file, path: ./sub/../a.jsonl}\n",
+        "config.yaml:6: sinks[1].path: the same file as sinks[0].path (line 5): "
+        "each file needs its own writer",
+        id="two-file-sinks-one-file",
+    ),
+    pytest.param(
+        STREAM + "sinks:\n  - {name: f, type: file, path: sv.db}\ncheckpoint: {path: sv.db}\n",
+        "config.yaml:6: checkpoint.path: the same file as sinks[0].path (line 5): "
+        "each file needs its own writer",
+        id="file-sink-is-the-checkpoint",
+    ),
+    pytest.param(
+        STREAM + "checkpoint: {path: sv.db}\nrelay: {history: {store: sqlite, path: sv.db}}\n",
+        "config.yaml:5: relay.history.path: the same file as checkpoint.path (line 4): "
+        "each file needs its own writer",
+        id="relay-history-is-the-checkpoint",
+    ),
+    pytest.param(
         STREAM + "shutdown_timeout: 1e300\n",
         "config.yaml:4: shutdown_timeout: must be at most 1e+09, got 1e+300",
         id="shutdown-timeout-beyond-any-wait",
