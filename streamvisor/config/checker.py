@@ -71,8 +71,12 @@ class Checker(ValueReaders):
         would interleave lines, or a file sink would "repair" the checkpoint database)."""
         path = ValueReaders.file_path(self, node, base_dir)
         if isinstance(path, str):
-            first = self.files.setdefault(os.path.normcase(os.path.abspath(path)), node)
-            if first is not node:
+            key = os.path.normcase(os.path.abspath(path))
+            config_file = os.path.join(base_dir, os.path.basename(self.source))
+            first = self.files.setdefault(key, node)
+            if key == os.path.normcase(os.path.abspath(config_file)):
+                self.error(node.line, node.path, "this is the config file itself")
+            elif first is not node:
                 self.error(
                     node.line,
                     node.path,

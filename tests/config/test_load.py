@@ -558,6 +558,11 @@ BAD = [
         id="relay-history-is-the-checkpoint",
     ),
     pytest.param(
+        STREAM + "sinks:\n  - {name: f, type: file, path: ./config.yaml}\n",
+        "config.yaml:5: sinks[0].path: this is the config file itself",
+        id="file-sink-is-the-config",
+    ),
+    pytest.param(
         STREAM + "shutdown_timeout: 1e300\n",
         "config.yaml:4: shutdown_timeout: must be at most 1e+09, got 1e+300",
         id="shutdown-timeout-beyond-any-wait",
