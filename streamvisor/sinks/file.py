@@ -14,6 +14,8 @@ the file is at-least-once.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import logging
 import os
@@ -33,16 +35,24 @@ log = logging.getLogger(__name__)
 def open_jsonl_for_append(path: str) -> BinaryIO:
     """Open a JSONL file for appending, creating parent folders.
 
-    If the file does not end with a newline (a line torn by a crash), a newline is written
-    first so that new lines are valid JSONL. The torn line itself is left as it is.
+    If the file does not end with a newline (a line torn by a crash), the torn line is cut
+    off so that new lines are valid JSONL. The file is locked (``flock``) while the handle is
+    open: a second writer, in this process or another, is refused.
 
     Raises:
-        OSError: the folder or file cannot be created or opened.
+        OSError: the folder or file cannot be created or opened, or another writer holds it.
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle = open(path, "a+b")  # noqa: SIM115 - the caller owns the handle
     try:
+        try:  # one writer at a time (the lock goes with the process, also on kill -9)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OSError(
+                errno.EWOULDBLOCK,
+                "in use by another writer (another streamvisor with this file sink?)",
+            ) from None
         size = handle.seek(0, os.SEEK_END)
         if size:
             handle.seek(size - 1)

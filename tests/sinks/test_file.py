@@ -59,6 +59,21 @@ def test_a_reopened_file_is_appended_to(tmp_path: Path) -> None:
     assert read_jsonl(str(path)) == trades(range(3))
 
 
+def test_a_file_another_writer_holds_is_refused_until_it_is_closed(tmp_path: Path) -> None:
+    # Two daemons on one config both appended every event (duplicates), and the second's
+    # torn-line repair could cut the first's line in half: the file is locked while open.
+    path = tmp_path / "events.jsonl"
+    first = FileSink(str(path))
+    first.write(trades(range(1)))
+    with pytest.raises(SinkError, match="in use by another writer"):
+        FileSink(str(path))
+    first.close()
+    second = FileSink(str(path))
+    second.write(trades(range(2))[1:])
+    second.close()
+    assert read_jsonl(str(path)) == trades(range(2))
+
+
 def test_a_torn_last_line_is_cut_off_and_the_file_stays_valid_jsonl(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     good = trades(range(1))[0].to_json()
