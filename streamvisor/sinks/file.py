@@ -19,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
@@ -30,6 +31,9 @@ from streamvisor.sse import Event, to_jsonl
 __all__ = ["FileSink", "open_jsonl_for_append", "read_jsonl"]
 
 log = logging.getLogger(__name__)
+
+LOCK_WAIT = 2.0
+"""Seconds to wait for another writer's lock on the file before giving up."""
 
 
 def open_jsonl_for_append(path: str) -> BinaryIO:
@@ -46,13 +50,7 @@ def open_jsonl_for_append(path: str) -> BinaryIO:
     os.makedirs(folder, exist_ok=True)
     handle = open(path, "a+b")  # noqa: SIM115 - the caller owns the handle
     try:
-        try:  # one writer at a time (the lock goes with the process, also on kill -9)
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OSError(
-                errno.EWOULDBLOCK,
-                "in use by another writer (another streamvisor with this file sink?)",
-            ) from None
+        _lock(handle)
         size = handle.seek(0, os.SEEK_END)
         if size:
             handle.seek(size - 1)
@@ -70,6 +68,23 @@ def open_jsonl_for_append(path: str) -> BinaryIO:
         handle.close()
         raise
     return handle
+
+
+def _lock(handle: BinaryIO) -> None:
+    """One writer at a time: the lock goes with the process, also on ``kill -9``. A
+    predecessor that is still being torn down gets ``LOCK_WAIT`` seconds to let go."""
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise OSError(
+                    errno.EWOULDBLOCK,
+                    "in use by another writer (another streamvisor with this file sink?)",
+                ) from None
+            time.sleep(0.05)
 
 
 def _last_line_end(handle: BinaryIO, size: int) -> int:
