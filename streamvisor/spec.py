@@ -6,7 +6,6 @@ Pure: no I/O. The config loader builds these from YAML; Python users build them 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,11 @@ HeadersArg = Mapping[str, str] | Callable[[], Mapping[str, str]]
 DEFAULT_MAX_EVENT_SIZE = 8 << 20
 """8 MiB: LaunchDarkly's SSE contract tests send 5 MiB events; an event past the limit
 fails its connection with a WARNING naming the limit, never silently skipped."""
+
+
+# Longest connect or read timeout, seconds (about 31 years): a socket cannot wait much longer
+# (its deadline would overflow time_t), so a bigger value would crash every attempt.
+MAX_TIMEOUT = 1e9
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +116,11 @@ class StreamSpec:
         object.__setattr__(self, "method", method)
         for key in ("connect_timeout", "read_timeout"):
             value = getattr(self, key)
-            if not isinstance(value, int | float) or math.isnan(value) or value <= 0:
-                raise ValueError(f"stream {self.name!r}: {key} must be a number > 0")
+            if not isinstance(value, int | float) or not 0 < value <= MAX_TIMEOUT:
+                raise ValueError(
+                    f"stream {self.name!r}: {key} must be a number > 0 and at most "
+                    f"{MAX_TIMEOUT:g} seconds"
+                )
         if self.max_attempts is not None and (
             not isinstance(self.max_attempts, int) or self.max_attempts < 1
         ):

@@ -18,6 +18,8 @@ import pykka
 
 log = logging.getLogger(__name__)
 
+_MAX_WAIT = 3600.0
+
 
 class TimerHandle:
     """A scheduled call; ``cancel()`` prevents it if it has not run yet."""
@@ -85,7 +87,9 @@ class Scheduler:
                         wait = self._heap[0][0] - self._clock()
                         if wait <= 0:
                             break
-                        self._cond.wait(wait)
+                        # Capped: a huge delay (a backoff of 1e300 s) would overflow the
+                        # lock's timeout and kill the thread; waking early just loops.
+                        self._cond.wait(wait if wait < _MAX_WAIT else _MAX_WAIT)
                     else:
                         self._cond.wait()
                 if self._stopped:

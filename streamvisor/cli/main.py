@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from streamvisor import __version__
 from streamvisor.cli.arguments import argument_problem, header, token
+from streamvisor.spec import MAX_TIMEOUT
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -39,6 +40,18 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(
+            f"expected a number > 0 and at most {MAX_TIMEOUT:g} seconds, got {text!r}"
+        )
     return value
 
 
@@ -121,8 +134,8 @@ def _add_upstream(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="GET", type=str.upper, choices=["GET", "POST"])
     p.add_argument("--data", default=None, help="request body (POST); sent as given")
     p.add_argument("--last-event-id", default=None, help="resume after this event id")
-    p.add_argument("--read-timeout", type=_positive_float, default=60.0, metavar="SECONDS")
-    p.add_argument("--connect-timeout", type=_positive_float, default=10.0, metavar="SECONDS")
+    p.add_argument("--read-timeout", type=_timeout, default=60.0, metavar="SECONDS")
+    p.add_argument("--connect-timeout", type=_timeout, default=10.0, metavar="SECONDS")
     p.add_argument("--backoff-initial", type=_positive_float, default=1.0, metavar="SECONDS")
     p.add_argument(
         "--backoff-max",

@@ -14,14 +14,13 @@ import logging
 import os
 import sys
 import threading
-import urllib.parse
 from collections.abc import Sequence
 from typing import TextIO
 
 from streamvisor.api.facade import Streamvisor
 from streamvisor.daemon.logsetup import configure_logging
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
-from streamvisor.policy.redact import Redactor, is_secret_header
+from streamvisor.policy.redact import Redactor, request_secrets
 from streamvisor.spec import BreakerPolicy, StreamSpec
 from streamvisor.sse import Event, to_jsonl
 from streamvisor.states import StreamState
@@ -110,19 +109,10 @@ class _DropFinal(logging.Filter):
 
 
 def upstream_redactor(args: argparse.Namespace) -> Redactor:
-    """A redactor knowing the secrets in the upstream options (auth headers, URL password)."""
-    redactor = Redactor()
-    for name, value in args.headers:
-        if is_secret_header(name):
-            redactor.add(value)
-    try:
-        password = urllib.parse.urlsplit(args.url).password
-    except ValueError:  # not a URL: main() reports it before anything runs
-        password = None
-    if password:
-        redactor.add(password)
-        redactor.add(urllib.parse.unquote(password))
-    return redactor
+    """A redactor knowing the secrets in the upstream options, as the config's reader does:
+    secret header values (and their credentials without the scheme), the URL password and
+    secret query values, so that a bare credential echoed by a server is masked too."""
+    return Redactor(request_secrets(args.url, args.headers))
 
 
 def upstream_spec(args: argparse.Namespace, name: str) -> StreamSpec:
@@ -176,6 +166,10 @@ def run_tail(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"streamvisor tail: {redactor.scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+
+    if sys.stdout is None:  # started with stdout closed (`>&-`): nowhere to print events
+        print("streamvisor tail: cannot write to stdout: it is closed", file=sys.stderr)
+        return EXIT_FAILURE
 
     done = threading.Event()
     ended: list[StreamState] = []

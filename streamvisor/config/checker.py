@@ -9,6 +9,7 @@ file reports every problem, sorted by line, each once.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ class Checker(ValueReaders):
     errors: list[ConfigError] = field(default_factory=list)
     warnings: list[ConfigError] = field(default_factory=list)
     secrets: set[str] = field(default_factory=set)
+    files: dict[str, Node] = field(default_factory=dict)
 
     # -- recording -------------------------------------------------------------------
     def error(self, line: int | None, path: str, message: str) -> None:
@@ -63,6 +65,25 @@ class Checker(ValueReaders):
     def final_warnings(self) -> list[ConfigError]:
         """Warnings without repeats, secrets scrubbed, sorted by line."""
         return self._final(self.warnings)
+
+    def file_path(self, node: Node, base_dir: str) -> str | Invalid:
+        """A file the daemon writes; two keys naming one file are an error (two writers
+        would interleave lines, or a file sink would "repair" the checkpoint database)."""
+        path = ValueReaders.file_path(self, node, base_dir)
+        if isinstance(path, str):
+            key = os.path.normcase(os.path.abspath(path))
+            config_file = os.path.join(base_dir, os.path.basename(self.source))
+            first = self.files.setdefault(key, node)
+            if key == os.path.normcase(os.path.abspath(config_file)):
+                self.error(node.line, node.path, "this is the config file itself")
+            elif first is not node:
+                self.error(
+                    node.line,
+                    node.path,
+                    f"the same file as {first.path} (line {first.line}): "
+                    "each file needs its own writer",
+                )
+        return path
 
     # -- interpolation ---------------------------------------------------------------
     def interpolate(self, text: str, line: int, path: str) -> tuple[str, bool, bool]:

@@ -27,6 +27,12 @@ _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 
 
+# The config's numbers are seconds (timeouts, intervals, delays), rates and factors: none
+# makes sense past this (31 years), and a thread or socket cannot wait much longer (its
+# deadline would overflow time_t), so a bigger value is an error here, not a crash later.
+MAX_NUMBER = 1e9
+
+
 class ValueReaders(ABC):
     """The single-value readers of ``Checker``; a subclass records what they report."""
 
@@ -48,7 +54,8 @@ class ValueReaders(ABC):
         ge: float | None = None,
         le: float | None = None,
     ) -> float | Invalid:
-        """A finite number (ints and numeric strings accepted; bools are not numbers)."""
+        """A finite number (ints and numeric strings accepted; bools are not numbers), at
+        most ``le`` or else ``MAX_NUMBER``."""
         if node.broken:
             return INVALID
         value = node.value
@@ -66,6 +73,8 @@ class ValueReaders(ABC):
         if not math.isfinite(number):
             self.error(node.line, node.path, f"expected a finite number, got {describe(node)}")
             return INVALID
+        if le is None and number > MAX_NUMBER:
+            return self._range(node, number, le=MAX_NUMBER)
         return self._range(node, number, gt=gt, ge=ge, le=le)
 
     def integer(

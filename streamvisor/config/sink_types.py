@@ -111,7 +111,8 @@ _BATCH: dict[str, Field] = {
     "max_wait": ("batch_max_wait", "number", {"ge": 0}),
 }
 _RATE: dict[str, Field] = {
-    "rate": ("rate", "number", {"gt": 0}),
+    # At least one request per 11.6 days: a slower rate's wait would overflow a thread's wait.
+    "rate": ("rate", "number", {"ge": 1e-6}),
     "burst": ("burst", "integer", {"ge": 1}),
 }
 _RETRY: dict[str, Field] = {

@@ -16,7 +16,7 @@ from streamvisor.config.checker import Checker, Field
 from streamvisor.config.node import INVALID, Invalid, Node, describe
 from streamvisor.config.walker import merge_nodes
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
-from streamvisor.spec import BreakerPolicy, StreamSpec
+from streamvisor.spec import MAX_TIMEOUT, BreakerPolicy, StreamSpec
 
 __all__ = ["STREAM_KEYS", "StreamEntry", "read_defaults", "read_streams"]
 
@@ -167,8 +167,8 @@ def _stream_fields(
         "method": lambda n: c.choice(n, ("GET", "POST"), upper=True),
         "headers": c.headers,
         "body": c.json_value,
-        "connect_timeout": lambda n: c.number(n, **positive),
-        "read_timeout": lambda n: c.number(n, **positive),
+        "connect_timeout": lambda n: c.number(n, **positive, le=MAX_TIMEOUT),
+        "read_timeout": lambda n: c.number(n, **positive, le=MAX_TIMEOUT),
         "backoff": lambda n: policy(n, BackoffPolicy, _BACKOFF),
         "max_restarts": lambda n: policy(n, RestartLimit, _RESTARTS),
         "max_attempts": lambda n: None if n.value is None else c.integer(n, ge=1),

@@ -25,6 +25,8 @@ __all__ = ["merge_nodes", "read_document"]
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 _MAX_NODES = 100_000
+_MAX_DEPTH = 100
+_TOO_DEEP = f"nested too deeply (more than {_MAX_DEPTH} levels)"
 
 
 def read_document(text: str, checker: Checker) -> Node | None:
@@ -48,14 +50,36 @@ def read_document(text: str, checker: Checker) -> Node | None:
     except yaml.YAMLError as exc:
         checker.error(None, "", f"YAML error: {exc}")
         return None
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        checker.error(_too_deep_line(text), "", _TOO_DEEP)
+        return None
     if root is None:
         checker.error(1, "", "the file is empty")
         return None
-    tree = _Walker(checker).walk(root, "", root.start_mark.line + 1)
+    walker = _Walker(checker)
+    tree = walker.walk(root, "", root.start_mark.line + 1)
+    if walker.too_big:  # the rest of the tree is cut off: its errors would be noise
+        return None
     if not tree.is_mapping:
         checker.error(tree.line, "", f"the top level must be a mapping, got {describe(tree)}")
         return None
     return tree
+
+
+def _too_deep_line(text: str) -> int | None:
+    """The line where nesting first passes ``_MAX_DEPTH`` (the parser does not recurse)."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > _MAX_DEPTH and event.start_mark is not None:
+                    return int(event.start_mark.line) + 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.YAMLError:
+        pass
+    return None
 
 
 def merge_nodes(
@@ -92,13 +116,15 @@ class _Walker:
         self.active: set[int] = set()
         self.count = 0
         self.too_big = False
+        self.depth = 0
+        self.too_deep = False
 
     def walk(self, node: yaml.Node, path: str, key_line: int) -> Node:
         line = node.start_mark.line + 1
         self.count += 1
         if self.count > _MAX_NODES:
             if not self.too_big:
-                self.checker.error(line, path, "document too large (too many values or aliases)")
+                self.checker.error(line, "", "document too large (too many values or aliases)")
                 self.too_big = True
             return Node(None, line, path, key_line, broken=True)
         if id(node) in self.active:
@@ -106,7 +132,13 @@ class _Walker:
             return Node(None, line, path, key_line, broken=True)
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, line, path, key_line)
+        if self.depth >= _MAX_DEPTH:
+            if not self.too_deep:  # once, and without its path: hundreds of "[0]"
+                self.checker.error(line, "", _TOO_DEEP)
+                self.too_deep = True
+            return Node(None, line, path, key_line, broken=True)
         self.active.add(id(node))
+        self.depth += 1
         try:
             if isinstance(node, yaml.SequenceNode):
                 items = [
@@ -117,6 +149,7 @@ class _Walker:
             assert isinstance(node, yaml.MappingNode)
             return Node(self._mapping(node, path), line, path, key_line)
         finally:
+            self.depth -= 1
             self.active.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, path: str) -> dict[str, Node]:

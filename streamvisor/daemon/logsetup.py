@@ -122,6 +122,18 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _NoThirdPartyTraceback(logging.Filter):
+    """urllib3 logs some server quirks (a malformed header line) at WARNING with a traceback,
+    then uses the response anyway: keep its one-line message, drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Strip the exception of a urllib3 record below ERROR; never drop a record."""
+        if record.exc_info and record.levelno < logging.ERROR and record.name.startswith("urllib3"):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class _StreamvisorHandler(logging.StreamHandler[IO[str]]):
     """Marks the root handler ``configure_logging`` installed, so a second call replaces it."""
 
@@ -163,6 +175,7 @@ def configure_logging(
         raise ValueError(f"invalid log format {fmt!r}: expected one of {', '.join(FORMATS)}")
     handler = _StreamvisorHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(_NoThirdPartyTraceback())
     if redactor is not None:
         handler.addFilter(RedactingFilter(redactor))
     root = logging.getLogger()

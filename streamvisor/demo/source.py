@@ -355,9 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         source = DemoSource(chaos=DEMO_CHAOS if args.chaos else Chaos(), **options)
         source.start()
-    except (ValueError, OSError) as exc:
+    except (ValueError, OverflowError, OSError) as exc:  # OverflowError: a port past 65535
         print(f"demo_source: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ValueError) else 1
+        return 1 if isinstance(exc, OSError) else 2
     for channel in source.channels:
         print(source.url(channel), flush=True)
     try:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, quote, unquote, unquote_plus, urlsplit, urlunsplit
 
 __all__ = [
     "MASK",
@@ -31,6 +31,7 @@ __all__ = [
     "redact_headers",
     "redact_text",
     "redact_url",
+    "request_secrets",
 ]
 
 MASK = "***"
@@ -155,6 +156,8 @@ def redact_url(url: str) -> str:
     try:
         parts = urlsplit(url)
         netloc = parts.netloc
+        if "@" not in netloc and ":" in netloc and "@" in url and not _has_valid_port(parts):
+            return _redact_cut_password(url, netloc)
         userinfo, at, hostport = netloc.rpartition("@")
         if at:
             user, colon, _password = userinfo.partition(":")
@@ -165,6 +168,46 @@ def redact_url(url: str) -> str:
     except ValueError:
         text = _USERINFO.sub(lambda m: f"//{m.group(1)}:{MASK}@", url)
         return _QUERY_PAIR.sub(_redact_query_match, text)
+
+
+def request_secrets(url: str, headers: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """The secrets a request carries, to mask also where they appear bare (a server may echo
+    one): the URL password (as written and decoded), secret query values, and the values of
+    secret headers with, for ``Scheme credentials``, the credentials alone."""
+    found: list[str] = []
+    for name, value in headers:
+        if is_secret_header(name):
+            found.append(value)
+            scheme, _, credentials = value.strip().partition(" ")
+            if credentials and scheme.isalpha():
+                found.append(credentials.strip())
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+        query = parse_qsl(parts.query)
+    except ValueError:
+        return found
+    if password:
+        found += [password, unquote(password)]
+    found += [value for name, value in query if is_secret_param(name)]
+    return found
+
+
+def _has_valid_port(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - raises ValueError when the "port" is not a number
+    except ValueError:
+        return False
+    return True
+
+
+def _redact_cut_password(url: str, netloc: str) -> str:
+    # ``http://user:pa/ss@host/``: an unencoded '/', '?' or '#' in the password ended the
+    # host early, so the password is a "port" and the rest sits in the path, query or
+    # fragment. Mask from the colon to the last '@' (more than the password, if need be).
+    start = url.index(netloc) + netloc.index(":") + 1
+    end = url.rindex("@")
+    return _QUERY_PAIR.sub(_redact_query_match, f"{url[:start]}{MASK}{url[end:]}")
 
 
 def _redact_header_match(match: re.Match[str]) -> str:

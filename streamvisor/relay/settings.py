@@ -7,7 +7,6 @@ config ``Checker`` with its line, as every other section does.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -18,6 +17,8 @@ __all__ = ["STORES", "RelayConfig", "read_relay_section"]
 STORES = ("memory", "sqlite")
 _KEYS = ("listen", "streams", "history", "client", "auth", "cors")
 _HISTORY_KEYS = ("max_events", "max_age", "store", "path")
+# Each stream's replay ring preallocates its slots (8 bytes each): a million is 8 MB a stream.
+MAX_HISTORY_EVENTS = 1_000_000
 _CLIENT_KEYS = ("max_buffer_bytes", "heartbeat", "retry", "max_lifetime")
 
 
@@ -58,8 +59,10 @@ class RelayConfig:
     allow_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.max_events < 1:
-            raise ValueError(f"max_events must be >= 1, got {self.max_events}")
+        if not 1 <= self.max_events <= MAX_HISTORY_EVENTS:
+            raise ValueError(
+                f"max_events must be between 1 and {MAX_HISTORY_EVENTS}, got {self.max_events}"
+            )
         if not self.max_age > 0 or not self.heartbeat > 0:
             raise ValueError("max_age and heartbeat must be > 0")
         if self.max_buffer_bytes < 1:
@@ -127,7 +130,7 @@ def read_relay_section(
 
 def _value(c: Checker, key: str, node: Node, base_dir: str) -> object:
     if key == "max_events":
-        return c.integer(node, ge=1)
+        return c.integer(node, ge=1, le=MAX_HISTORY_EVENTS)
     if key == "max_buffer_bytes":
         return c.integer(node, ge=1024)
     if key in ("max_age", "heartbeat"):
@@ -138,8 +141,7 @@ def _value(c: Checker, key: str, node: Node, base_dir: str) -> object:
         return None if node.value is None else c.number(node, gt=0)
     if key == "store":
         return c.choice(node, STORES)
-    text = c.string(node)  # path
-    return text if isinstance(text, Invalid) else os.path.join(base_dir, text)
+    return c.file_path(node, base_dir)  # path
 
 
 def _streams(c: Checker, node: Node, known: Sequence[str]) -> tuple[str, ...] | Invalid | None:

@@ -14,9 +14,12 @@ the file is at-least-once.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import BinaryIO
 
@@ -29,20 +32,25 @@ __all__ = ["FileSink", "open_jsonl_for_append", "read_jsonl"]
 
 log = logging.getLogger(__name__)
 
+LOCK_WAIT = 2.0
+"""Seconds to wait for another writer's lock on the file before giving up."""
+
 
 def open_jsonl_for_append(path: str) -> BinaryIO:
     """Open a JSONL file for appending, creating parent folders.
 
-    If the file does not end with a newline (a line torn by a crash), a newline is written
-    first so that new lines are valid JSONL. The torn line itself is left as it is.
+    If the file does not end with a newline (a line torn by a crash), the torn line is cut
+    off so that new lines are valid JSONL. The file is locked (``flock``) while the handle is
+    open: a second writer, in this process or another, is refused.
 
     Raises:
-        OSError: the folder or file cannot be created or opened.
+        OSError: the folder or file cannot be created or opened, or another writer holds it.
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     handle = open(path, "a+b")  # noqa: SIM115 - the caller owns the handle
     try:
+        _lock(handle)
         size = handle.seek(0, os.SEEK_END)
         if size:
             handle.seek(size - 1)
@@ -60,6 +68,23 @@ def open_jsonl_for_append(path: str) -> BinaryIO:
         handle.close()
         raise
     return handle
+
+
+def _lock(handle: BinaryIO) -> None:
+    """One writer at a time: the lock goes with the process, also on ``kill -9``. A
+    predecessor that is still being torn down gets ``LOCK_WAIT`` seconds to let go."""
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise OSError(
+                    errno.EWOULDBLOCK,
+                    "in use by another writer (another streamvisor with this file sink?)",
+                ) from None
+            time.sleep(0.05)
 
 
 def _last_line_end(handle: BinaryIO, size: int) -> int:

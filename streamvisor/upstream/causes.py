@@ -51,7 +51,8 @@ def describe_cause(exc: BaseException) -> str:
     In order of preference: an OS error's text ("Connection refused", "Name or service not
     known", a TLS verification message); an ``http.client`` protocol error's text ("got
     more than 1000 headers", "Remote end closed connection without response"); "timed
-    out"; the outermost exception's type name.
+    out"; a plain ``OSError``'s message (a missing CA bundle); the outermost exception's
+    type name.
     """
     chain = _chain(exc)
     for cur in chain:
@@ -62,6 +63,11 @@ def describe_cause(exc: BaseException) -> str:
             return redact_text(_http_client_text(cur))
     if any(isinstance(e, TimeoutError | urllib3.exceptions.TimeoutError) for e in chain):
         return "timed out"
+    for cur in chain:
+        # A plain OSError with a message, e.g. requests' "Could not find a suitable TLS CA
+        # certificate bundle, invalid path: ..." (a wrong ``verify`` path).
+        if type(cur) is OSError and cur.args and isinstance(cur.args[0], str) and cur.args[0]:
+            return redact_text(cur.args[0])
     return type(exc).__name__
 
 

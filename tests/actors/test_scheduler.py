@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -95,6 +96,19 @@ def test_a_negative_delay_is_due_at_once(scheduler: Scheduler) -> None:
     scheduler.start()
     scheduler.call_later(-1.0, calls("now"))
     assert calls.wait_for("now")
+
+
+@pytest.mark.parametrize("delay", [1e308, float("inf")])
+def test_a_huge_delay_does_not_kill_the_timer_thread(scheduler: Scheduler, delay: float) -> None:
+    # A backoff of 1e300 s, or a Retry-After capped at a huge max_retry_after: the thread's
+    # wait must not overflow (the thread serves every stream's reconnects).
+    calls = Calls()
+    scheduler.start()
+    scheduler.call_later(delay, calls("never"))
+    nudge(scheduler, calls, "first")
+    time.sleep(0.2)  # the thread is now waiting for the huge delay
+    nudge(scheduler, calls, "after")
+    assert calls.names == ["first", "after"]
 
 
 def test_a_cancelled_call_never_runs(scheduler: Scheduler, clock: ManualClock) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from streamvisor.cli.arguments import argument_problem
 from streamvisor.cli.main import build_parser
+from streamvisor.cli.tail import upstream_redactor
 from tests.support.tail import TailRun, run_cli
 
 pytestmark = pytest.mark.timeout(60)
@@ -109,6 +110,19 @@ def test_backoff_max_below_backoff_initial_is_a_usage_error_as_in_the_config(
     assert_usage_error(run, f"streamvisor {name}: error: {line}")
 
 
+@pytest.mark.parametrize("option", ["--read-timeout", "--connect-timeout"])
+@pytest.mark.parametrize("name", ["tail", "relay"])
+def test_a_timeout_no_socket_can_wait_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], refusing_port: int, name: str, option: str
+) -> None:
+    run = run_cli(capsys, *command(name, f"http://127.0.0.1:{refusing_port}/x", option, "1e308"))
+    assert_usage_error(
+        run,
+        f"streamvisor {name}: error: argument {option}: "
+        "expected a number > 0 and at most 1e+09 seconds, got '1e308'",
+    )
+
+
 @pytest.mark.parametrize("token", ["", "  "])
 def test_an_empty_relay_token_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], refusing_port: int, token: str
@@ -143,3 +157,17 @@ def test_a_malformed_url_in_a_subprocess_is_one_line_and_exit_2() -> None:
     assert result.stderr.splitlines() == [
         "streamvisor tail: error: argument url: not a valid URL: 'http://[::1/x'"
     ]
+
+
+@pytest.mark.parametrize("name", ["tail", "relay"])
+def test_bare_credentials_from_the_command_line_are_masked_in_free_text(name: str) -> None:
+    # A server may echo a credential on its own (a reason phrase, an error body): the
+    # daemon masks the bare values of its config's secrets, and so must tail and relay.
+    url = f"http://u:pw-{SECRET}@127.0.0.1:1/e?access_token=q-{SECRET}&page=2"
+    argv = [name, url, "-H", f"Authorization: Bearer b-{SECRET}", "-H", f"X-Api-Key: k-{SECRET}"]
+    args = build_parser().parse_args(argv)
+
+    redactor = upstream_redactor(args)
+
+    echoed = f"HTTP 401 bad pw-{SECRET}, q-{SECRET}, b-{SECRET} or k-{SECRET}; page 2"
+    assert redactor.scrub(echoed) == "HTTP 401 bad ***, ***, *** or ***; page 2"

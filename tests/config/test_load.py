@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from streamvisor.config import walker
 from streamvisor.config.load import (
     AdminConfig,
     CheckpointConfig,
@@ -522,6 +523,61 @@ BAD = [
         id="listen-bad-ipv6",
     ),
     pytest.param(
+        STREAM + "    read_timeout: 1e300\n",
+        "config.yaml:4: streams[0].read_timeout: must be at most 1e+09, got 1e+300",
+        id="read-timeout-beyond-any-socket",
+    ),
+    pytest.param(
+        STREAM + "    connect_timeout: 1e10\n",
+        "config.yaml:4: streams[0].connect_timeout: must be at most 1e+09, got 1e+10",
+        id="connect-timeout-beyond-any-socket",
+    ),
+    pytest.param(
+        STREAM
+        + "sinks:\n  - {name: h, type: webhook, url: 'http://h/', rate_limit: {rate: 1e-300}}\n",
+        "config.yaml:5: sinks[0].rate_limit.rate: must be at least 1e-06, got 1e-300",
+        id="rate-limit-slower-than-any-wait",
+    ),
+    pytest.param(
+        STREAM + "sinks:\n  - {name: f, type: file, path: a.jsonl}\n"
+        "  - {name: g, type: file, path: ./sub/../a.jsonl}\n",
+        "config.yaml:6: sinks[1].path: the same file as sinks[0].path (line 5): "
+        "each file needs its own writer",
+        id="two-file-sinks-one-file",
+    ),
+    pytest.param(
+        STREAM + "sinks:\n  - {name: f, type: file, path: sv.db}\ncheckpoint: {path: sv.db}\n",
+        "config.yaml:6: checkpoint.path: the same file as sinks[0].path (line 5): "
+        "each file needs its own writer",
+        id="file-sink-is-the-checkpoint",
+    ),
+    pytest.param(
+        STREAM + "checkpoint: {path: sv.db}\nrelay: {history: {store: sqlite, path: sv.db}}\n",
+        "config.yaml:5: relay.history.path: the same file as checkpoint.path (line 4): "
+        "each file needs its own writer",
+        id="relay-history-is-the-checkpoint",
+    ),
+    pytest.param(
+        STREAM + "sinks:\n  - {name: f, type: file, path: ./config.yaml}\n",
+        "config.yaml:5: sinks[0].path: this is the config file itself",
+        id="file-sink-is-the-config",
+    ),
+    pytest.param(
+        STREAM + "shutdown_timeout: 1e300\n",
+        "config.yaml:4: shutdown_timeout: must be at most 1e+09, got 1e+300",
+        id="shutdown-timeout-beyond-any-wait",
+    ),
+    pytest.param(
+        STREAM + "checkpoint: {path: c.db, interval: 1e300}\n",
+        "config.yaml:4: checkpoint.interval: must be at most 1e+09, got 1e+300",
+        id="checkpoint-interval-beyond-any-wait",
+    ),
+    pytest.param(
+        STREAM + "    breaker: {cooldown: 1e10}\n",
+        "config.yaml:4: streams[0].breaker.cooldown: must be at most 1e+09, got 1e+10",
+        id="breaker-cooldown-beyond-any-wait",
+    ),
+    pytest.param(
         STREAM + "shutdown_timeout: -1\n",
         "config.yaml:4: shutdown_timeout: must be greater than 0, got -1",
         id="shutdown-timeout-negative",
@@ -552,6 +608,30 @@ BAD = [
 @pytest.mark.parametrize(("text", "expected"), BAD)
 def test_a_bad_config_reports_exactly_this_problem(text: str, expected: str) -> None:
     assert cfg.errors(text) == [expected]
+
+
+@pytest.mark.parametrize("depth", [150, 5000])
+def test_deeply_nested_yaml_is_one_error_not_a_crash(depth: int) -> None:
+    text = STREAM + "    body: " + "[" * depth + "]" * depth + "\n"
+    assert cfg.errors(text) == ["config.yaml:4: nested too deeply (more than 100 levels)"]
+
+
+def test_an_alias_bomb_is_one_error() -> None:
+    rows = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    rows += [
+        f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]" for p, c in zip("abcde", "bcdef", strict=True)
+    ]
+    text = STREAM + "\n".join(rows) + "\n"
+    assert cfg.errors(text) == ["config.yaml:4: document too large (too many values or aliases)"]
+
+
+def test_a_document_with_too_many_values_is_one_error_not_one_per_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(walker, "_MAX_NODES", 100)  # the real cap is 100,000 values
+    rows = [f"  - {{name: s{i}, url: 'http://h/{i}'}}" for i in range(50)]
+    text = "streams:\n" + "\n".join(rows) + "\n"
+    assert cfg.errors(text) == ["config.yaml:34: document too large (too many values or aliases)"]
 
 
 def test_every_problem_is_reported_at_once_in_line_order() -> None:

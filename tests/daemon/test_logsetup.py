@@ -173,3 +173,20 @@ def test_the_filter_leaves_a_record_whose_arguments_do_not_fit_for_handle_error(
     record = logging.LogRecord("streamvisor.x", logging.INFO, __file__, 1, "%d items", ("x",), None)
     assert RedactingFilter(FakeRedactor()).filter(record)
     assert (record.msg, record.args) == ("%d items", ("x",))
+
+
+def test_a_urllib3_warning_is_one_line_without_its_traceback() -> None:
+    # urllib3 logs a server's malformed header line at WARNING with exc_info; the response
+    # is still used, so stderr gets the one-line cause, not a traceback.
+    out = io.StringIO()
+    configure_logging("info", "text", stream=out)
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        logging.getLogger("urllib3.connection").warning("Failed to parse headers", exc_info=True)
+        logging.getLogger("streamvisor.x").error("ours keep it", exc_info=True)
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("WARNING urllib3.connection: Failed to parse headers")
+    assert lines[1].endswith("ERROR streamvisor.x: ours keep it")
+    assert lines[2] == "Traceback (most recent call last):"
+    assert out.getvalue().count("Traceback") == 1

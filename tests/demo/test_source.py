@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamvisor.demo.source import ChannelStats, Chaos, DemoSource
+from streamvisor.demo.source import ChannelStats, Chaos, DemoSource, main
 from streamvisor.sse import Decoder, Event
 
 DEADLINE = 5.0
@@ -377,6 +377,12 @@ def test_chaos_rejects_impossible_probabilities():
         Chaos(replay=1.5)
     with pytest.raises(ValueError):
         DemoSource(rate=float("inf"))  # an endless feed cannot be all there at once
+
+
+@pytest.mark.parametrize("port", ["99999", "-1"])
+def test_a_port_out_of_range_is_one_line_and_exit_2(port, capsys):
+    assert main(["--port", port]) == 2
+    assert capsys.readouterr().err == "demo_source: bind(): port must be 0-65535.\n"
 
 
 def test_the_module_serves_from_the_command_line_until_ctrl_c():

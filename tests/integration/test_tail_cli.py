@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import signal
+import subprocess
 import threading
 import time
 
 import pytest
 
 from tests.support.sse_server import Close, Headers, Hold, Send, SSEServer, Status, Step, WaitFor
-from tests.support.tail import EVENT_KEYS, RFC3339_UTC, run_tail, tail_process
+from tests.support.tail import EVENT_KEYS, RFC3339_UTC, run_tail, tail_argv, tail_process
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -454,6 +456,27 @@ def test_a_reader_that_leaves_after_one_line_ends_tail_quietly_with_exit_0(
     assert "Traceback" not in err
     assert "BrokenPipe" not in err
     assert "Exception ignored" not in err
+
+
+def test_a_closed_stdout_exits_1_with_one_line_instead_of_retrying_for_ever(
+    server: SSEServer,
+) -> None:
+    # `streamvisor tail URL >&-`: Python starts with sys.stdout = None.
+    server.add_script(*_stream(Send(b"data: one\n\n"), Hold()))
+
+    run = subprocess.run(
+        tail_argv(server.url("/")),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: os.close(1),
+        timeout=10,
+        check=False,
+    )
+
+    err = run.stderr.decode()
+    assert run.returncode == 1, err
+    assert err.splitlines() == ["streamvisor tail: cannot write to stdout: it is closed"]
 
 
 def test_logs_go_to_stderr_and_every_stdout_line_is_json(server: SSEServer) -> None:

@@ -13,6 +13,7 @@ from streamvisor.policy.redact import (
     redact_headers,
     redact_text,
     redact_url,
+    request_secrets,
 )
 
 
@@ -56,6 +57,24 @@ def test_redact_url_never_raises_on_junk(junk: str) -> None:
 
 def test_redact_url_still_masks_credentials_in_urls_it_cannot_parse() -> None:
     assert redact_url("http://u:pw@[bad/p?token=x&a=1") == "http://u:***@[bad/p?token=***&a=1"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        # An unencoded '/', '?' or '#' in a password ends the host early: the password
+        # becomes a "port" and the rest lands in the path, query or fragment.
+        ("http://u:pw/x1@h:8/p", "http://u:***@h:8/p"),
+        ("http://u:pw?x2@h/p?token=t&a=1", "http://u:***@h/p?token=***&a=1"),
+        ("http://u:pw#x3@h/p", "http://u:***@h/p"),
+        ("http://u:p/w@h/p@q", "http://u:***@q"),
+        # A valid URL with '@' in its path or query keeps it.
+        ("http://h:80/users/@me?mail=a@b", "http://h:80/users/@me?mail=a@b"),
+        ("http://[::1]:80/@x", "http://[::1]:80/@x"),
+    ],
+)
+def test_redact_url_masks_a_password_holding_a_url_delimiter(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
 
 
 def test_redact_url_masks_a_non_string_entirely() -> None:
@@ -258,3 +277,11 @@ def test_a_url_path_ending_in_a_secret_word_keeps_the_real_cause(text: str, expe
     from streamvisor.policy.redact import redact_text
 
     assert redact_text(text) == expected
+
+
+def test_request_secrets_are_the_bare_credentials_a_request_carries() -> None:
+    url = "http://u:p%40ss@h/e?access_token=qtok&page=2#x"
+    headers = [("Authorization", "Bearer btok"), ("X-Api-Key", "ktok"), ("Accept", "a/b")]
+    found = request_secrets(url, headers)
+    assert sorted(found) == sorted(["Bearer btok", "btok", "ktok", "p%40ss", "p@ss", "qtok"])
+    assert request_secrets("http://[::1/x?token=t", [("Cookie", "c=1")]) == ["c=1"]

@@ -73,7 +73,11 @@ def test_every_key_is_read_into_the_settings() -> None:
     [
         ("relay: {listen: nowhere}", "c.yaml:4: relay.listen: expected HOST:PORT"),
         ("relay: {streams: [a, zz]}", "c.yaml:4: relay.streams[1]: unknown stream 'zz'"),
-        ("relay: {history: {max_events: 0}}", "relay.history.max_events: must be at least 1"),
+        ("relay: {history: {max_events: 0}}", "relay.history.max_events: must be between 1 and"),
+        (
+            "relay: {history: {max_events: 99999999999999999999}}",
+            "relay.history.max_events: must be between 1 and 1e+06, got 1e+20",
+        ),
         ("relay: {history: {store: redis}}", "relay.history.store: expected 'memory' or 'sqlite'"),
         ("relay: {history: {store: sqlite}}", "relay.history: store 'sqlite' needs a 'path'"),
         ("relay: {client: {heartbeat: 0}}", "relay.client.heartbeat: must be greater than 0"),
@@ -105,3 +109,9 @@ def test_the_commented_relay_example_in_config_example_yaml_is_valid() -> None:
     )
     assert config.relay is not None
     assert config.relay.store == "memory" and config.relay.tokens == ("t",)
+
+
+def test_a_history_the_ring_cannot_hold_is_refused_before_it_is_allocated() -> None:
+    # The ring preallocates max_events slots: 1e20 raised OverflowError, 1e9 MemoryError.
+    with pytest.raises(ValueError, match="max_events must be between 1 and 1000000"):
+        RelayConfig(max_events=10**9)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from streamvisor.sinks import FileSink, SinkError, read_jsonl
+from streamvisor.sinks import file as file_module
 from streamvisor.sse import Event
 from tests.support.events import trades
 
@@ -57,6 +60,51 @@ def test_a_reopened_file_is_appended_to(tmp_path: Path) -> None:
     second.write(trades(range(3))[2:])
     second.close()
     assert read_jsonl(str(path)) == trades(range(3))
+
+
+def test_a_file_another_writer_holds_is_refused_until_it_is_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two daemons on one config both appended every event (duplicates), and the second's
+    # torn-line repair could cut the first's line in half: the file is locked while open.
+    monkeypatch.setattr(file_module, "LOCK_WAIT", 0.1)
+    path = tmp_path / "events.jsonl"
+    first = FileSink(str(path))
+    first.write(trades(range(1)))
+    with pytest.raises(SinkError, match="in use by another writer"):
+        FileSink(str(path))
+    first.close()
+    second = FileSink(str(path))
+    second.write(trades(range(2))[1:])
+    second.close()
+    assert read_jsonl(str(path)) == trades(range(2))
+
+
+def test_a_writer_that_is_still_exiting_is_waited_for(tmp_path: Path) -> None:
+    # kill -9, then an immediate restart: the old process may hold the lock a moment longer.
+    path = tmp_path / "events.jsonl"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time\n"
+            f"f = open({str(path)!r}, 'ab')\n"
+            "fcntl.flock(f.fileno(), fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(0.5)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        sink = FileSink(str(path))  # waits up to LOCK_WAIT (2 s) for the holder to exit
+        sink.close()
+    finally:
+        holder.kill()
+        holder.wait(5)
+        if holder.stdout is not None:
+            holder.stdout.close()
 
 
 def test_a_torn_last_line_is_cut_off_and_the_file_stays_valid_jsonl(tmp_path: Path) -> None:

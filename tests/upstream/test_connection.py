@@ -297,6 +297,14 @@ def test_a_refused_connection_is_a_connect_error(refusing_port: int):
         Connection(spec).open()
 
 
+def test_a_missing_ca_bundle_is_named_not_just_oserror(refusing_port: int, tmp_path: Path):
+    missing = tmp_path / "ca.pem"
+    spec = StreamSpec(name="t", url=f"https://127.0.0.1:{refusing_port}/", verify=str(missing))
+    with pytest.raises(ConnectError, match="CA certificate bundle, invalid path") as info:
+        Connection(spec).open()
+    assert str(missing) in str(info.value)
+
+
 def test_a_reset_mid_stream_ends_the_stream_or_raises_connect_error(server, opened):
     server.add_script(Headers(), Send(b"data: a\n\n"), Reset())
     conn = opened(spec_for(server))

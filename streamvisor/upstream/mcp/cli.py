@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 import threading
-import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -58,20 +57,14 @@ def run_call(args: argparse.Namespace) -> int:
     """Run ``mcp call`` with parsed arguments; return the exit code."""
     from streamvisor.daemon.logsetup import configure_logging
     from streamvisor.errors import StreamError
-    from streamvisor.policy.redact import Redactor, is_secret_header
+    from streamvisor.policy.redact import Redactor, request_secrets
     from streamvisor.spec import StreamSpec
     from streamvisor.upstream.mcp.invoke import EMPTY_METHOD, invoke
     from streamvisor.upstream.mcp.jsonrpc import McpCallError
     from streamvisor.upstream.mcp.stream import LegacySseRequired, McpStream
 
-    redactor = Redactor()
     headers = dict(args.headers)
-    for name, value in headers.items():
-        if is_secret_header(name):
-            redactor.add(value)
-    password = urllib.parse.urlsplit(args.url).password
-    if password:
-        redactor.add(password)
+    redactor = Redactor(request_secrets(args.url, headers.items()))
     configure_logging(args.log_level, "text", redactor=redactor)
     if not args.method.strip():
         return _usage(EMPTY_METHOD)
