@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 LOCK_WAIT = 2.0
 """Seconds to wait for another writer's lock on the file before giving up."""
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL})
 
 
 def open_jsonl_for_append(path: str) -> BinaryIO:
@@ -85,6 +86,13 @@ def _lock(handle: BinaryIO) -> None:
                     "in use by another writer (another streamvisor with this file sink?)",
                 ) from None
             time.sleep(0.05)
+        except OSError as exc:
+            if exc.errno in _NO_LOCKS:  # a file system without flock: write unguarded
+                log.warning(
+                    "%s: cannot lock the file (%s); writing without a lock", handle.name, exc
+                )
+                return
+            raise
 
 
 def _last_line_end(handle: BinaryIO, size: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import subprocess
@@ -189,3 +190,19 @@ def test_read_jsonl_ignores_extra_keys_such_as_dead_letter_errors(tmp_path: Path
     record = trades(range(1))[0].to_dict() | {"error": "HTTP 400"}
     path.write_text(json.dumps(record) + "\n", encoding="utf-8")
     assert read_jsonl(str(path)) == trades(range(1))
+
+
+def test_a_file_system_without_locks_is_written_unguarded_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(file_module.fcntl, "flock", no_locks)
+    sink = FileSink(str(tmp_path / "out.jsonl"))
+    try:
+        sink.write(trades([1, 2]))
+    finally:
+        sink.close()
+    assert read_jsonl(str(tmp_path / "out.jsonl")) == trades([1, 2])
+    assert "writing without a lock" in caplog.text
