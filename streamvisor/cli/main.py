@@ -131,8 +131,14 @@ def _add_upstream(p: argparse.ArgumentParser) -> None:
         metavar="'Name: value'",
         help="request header, repeatable (sent on every reconnect)",
     )
-    p.add_argument("--method", default="GET", type=str.upper, choices=["GET", "POST"])
-    p.add_argument("--data", default=None, help="request body (POST); sent as given")
+    p.add_argument(
+        "--method",
+        default=None,
+        type=str.upper,
+        choices=["GET", "POST"],
+        help="GET, or POST when --data is given (as curl -d)",
+    )
+    p.add_argument("--data", default=None, help="request body, sent as given; implies POST")
     p.add_argument("--last-event-id", default=None, help="resume after this event id")
     p.add_argument("--read-timeout", type=_timeout, default=60.0, metavar="SECONDS")
     p.add_argument("--connect-timeout", type=_timeout, default=10.0, metavar="SECONDS")

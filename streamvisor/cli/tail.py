@@ -127,7 +127,7 @@ def upstream_spec(args: argparse.Namespace, name: str) -> StreamSpec:
     return StreamSpec(
         name=name,
         url=args.url,
-        method=args.method,
+        method=args.method or ("POST" if args.data is not None else "GET"),
         headers=dict(args.headers),
         body=args.data,
         last_event_id=args.last_event_id,
@@ -154,7 +154,7 @@ def run_tail(args: argparse.Namespace) -> int:
     handler = configure_logging(args.log_level, args.log_format, redactor=redactor)
     handler.addFilter(_DropFinal())
     mcp = getattr(args, "mcp", False)
-    if mcp and (args.method != "GET" or args.data is not None):
+    if mcp and (args.method not in (None, "GET") or args.data is not None):
         print(
             "streamvisor tail: --mcp makes its own requests (no --method/--data)", file=sys.stderr
         )

@@ -15,7 +15,7 @@ import pytest
 
 from streamvisor.cli.arguments import argument_problem
 from streamvisor.cli.main import build_parser
-from streamvisor.cli.tail import upstream_redactor
+from streamvisor.cli.tail import upstream_redactor, upstream_spec
 from tests.support.tail import TailRun, run_cli
 
 pytestmark = pytest.mark.timeout(60)
@@ -171,3 +171,22 @@ def test_bare_credentials_from_the_command_line_are_masked_in_free_text(name: st
 
     echoed = f"HTTP 401 bad pw-{SECRET}, q-{SECRET}, b-{SECRET} or k-{SECRET}; page 2"
     assert redactor.scrub(echoed) == "HTTP 401 bad ***, ***, *** or ***; page 2"
+
+
+@pytest.mark.parametrize(
+    ("options", "method", "body"),
+    [
+        ((), "GET", None),
+        (("--data", '{"a": 1}'), "POST", '{"a": 1}'),  # as curl -d
+        (("--method", "post"), "POST", None),
+        (("--method", "GET", "--data", "x"), "GET", "x"),  # said outright: as said
+    ],
+)
+@pytest.mark.parametrize("name", ["tail", "relay"])
+def test_data_implies_post_unless_a_method_is_given(
+    name: str, options: tuple[str, ...], method: str, body: str | None
+) -> None:
+    args = build_parser().parse_args(command(name, "http://127.0.0.1:1/e", *options))
+    assert argument_problem(args) is None
+    spec = upstream_spec(args, name)
+    assert (spec.method, spec.body) == (method, body)
