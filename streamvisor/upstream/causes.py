@@ -52,9 +52,18 @@ def describe_cause(exc: BaseException) -> str:
     known", a TLS verification message); an ``http.client`` protocol error's text ("got
     more than 1000 headers", "Remote end closed connection without response"); "timed
     out"; a plain ``OSError``'s message (a missing CA bundle); the outermost exception's
-    type name.
+    type name. A failure of the proxy (``HTTP_PROXY`` and friends) starts "the proxy
+    failed: ", so nobody hunts for a fault in the server.
     """
     chain = _chain(exc)
+    text = _specific(chain)
+    if any(isinstance(cur, urllib3.exceptions.ProxyError) for cur in chain):
+        # The proxy (HTTP(S)_PROXY, ALL_PROXY) failed, not the server: say so.
+        return f"the proxy failed: {text}" if text else "the proxy failed"
+    return text or type(exc).__name__
+
+
+def _specific(chain: list[BaseException]) -> str | None:
     for cur in chain:
         if isinstance(cur, OSError) and cur.strerror:
             return cur.strerror  # e.g. "Connection refused"; never holds a URL
@@ -68,7 +77,7 @@ def describe_cause(exc: BaseException) -> str:
         # certificate bundle, invalid path: ..." (a wrong ``verify`` path).
         if type(cur) is OSError and cur.args and isinstance(cur.args[0], str) and cur.args[0]:
             return redact_text(cur.args[0])
-    return type(exc).__name__
+    return None
 
 
 def _http_client_text(exc: http.client.HTTPException) -> str:
