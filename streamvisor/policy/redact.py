@@ -77,9 +77,12 @@ _QUERY_PAIR = re.compile(
 _URL = re.compile(r"https?://[^\s'\"<>()]+?(?=[:.,;]*(?:[\s'\"<>()]|$))", re.IGNORECASE)
 # ``Name: value`` for credential headers echoed in text; a Bearer/Basic value is left to
 # ``_AUTH_SCHEME`` (which keeps the scheme visible). A name right after ``/`` or ``.`` is the
-# end of a URL path or host (``GET http://h/v2/tokens: Connection refused``), not a header.
+# end of a URL path or host (``GET http://h/v2/tokens: Connection refused``), not a header;
+# nor is a name after "stream " or "sink ": our log lines name streams and sinks that way
+# ("stream api-token: ..."), and masking there hid whole warnings. Known secret values are
+# masked by value (``Redactor``) wherever they appear.
 _HEADER_PAIR = re.compile(
-    r"(?<![\w\-/.])((?:proxy-)?authorization|set-cookie|cookie|[\w-]*?"
+    r"(?<![\w\-/.])(?<!\bstream )(?<!\bsink )((?:proxy-)?authorization|set-cookie|cookie|[\w-]*?"
     r"(?:token|secret|api-?key|password|passwd|session|signature|credential)[\w-]*)"
     r"([ \t]*:[ \t]*)(?!(?:bearer|basic)[ \t]|\*\*\*)([^\s'\"][^\r\n'\"]*)",
     re.IGNORECASE,

@@ -285,3 +285,23 @@ def test_request_secrets_are_the_bare_credentials_a_request_carries() -> None:
     found = request_secrets(url, headers)
     assert sorted(found) == sorted(["Bearer btok", "btok", "ktok", "p%40ss", "p@ss", "qtok"])
     assert request_secrets("http://[::1/x?token=t", [("Cookie", "c=1")]) == ["c=1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "stream api-token: circuit breaker open after 5 failures",
+            "stream api-token: circuit breaker open after 5 failures",
+        ),
+        ("sink session-log: cannot write out.jsonl", "sink session-log: cannot write out.jsonl"),
+        ("upstream session: abc123def", "upstream session: ***"),  # a header-like pair still is
+        ("mystream api-token: abc123def", "mystream api-token: ***"),
+    ],
+)
+def test_a_stream_or_sink_named_like_a_credential_keeps_its_log_line(
+    text: str, expected: str
+) -> None:
+    from streamvisor.policy.redact import redact_text
+
+    assert redact_text(text) == expected
