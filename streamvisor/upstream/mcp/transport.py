@@ -26,7 +26,9 @@ from streamvisor.errors import ConnectError, ReadTimeoutError, StreamProtocolErr
 from streamvisor.policy.redact import redact_url
 from streamvisor.spec import StreamSpec
 from streamvisor.sse import Decoder, Event
+from streamvisor.upstream.body import BodyReader
 from streamvisor.upstream.causes import describe_cause as _describe
+from streamvisor.upstream.chunked import ChunkedError
 from streamvisor.upstream.connection import _socket_of
 from streamvisor.upstream.mcp.jsonrpc import dumps, parse_messages
 
@@ -52,10 +54,13 @@ def request_headers(spec: StreamSpec, extra: Mapping[str, str]) -> dict[str, str
 
 class SseBody:
     """An SSE response body being read: ``read()`` returns decoded events, ``[]`` at the
-    end (``ended`` is then True). ``interrupt()`` from any thread ends a blocked read."""
+    end (``ended`` is then True). ``interrupt()`` from any thread ends a blocked read.
+    Bytes come through ``BodyReader``, as for ``kind: sse`` (chunked bodies in bulk, 1 KiB
+    reads while idle)."""
 
     def __init__(self, response: requests.Response, url: str, last_event_id: str | None) -> None:
         self._response = response
+        self._body = BodyReader(response)
         self._url = url
         self._lock = threading.Lock()
         self._interrupted = False
@@ -75,13 +80,22 @@ class SseBody:
                 self.ended = True
                 break
             try:
-                chunk = self._response.raw.read1(65536, decode_content=True)
+                chunk = self._body.read()
+            except ChunkedError as exc:
+                raise ConnectError(
+                    f"{self._url}: connection broke: invalid chunked body: {exc}"
+                ) from exc
             except Exception as exc:
                 if self._interrupted:
                     self.ended = True
                     break
                 raise _read_error(exc, self._url) from exc
             if not chunk:
+                if self._body.truncated and not self._interrupted:
+                    raise ConnectError(
+                        f"{self._url}: connection broke: the chunked body ended before its "
+                        "last chunk"
+                    )
                 self.ended = True
                 self.decoder.end()
                 break
