@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from streamvisor.policy.backoff import BackoffPolicy, RestartLimit
@@ -46,6 +46,30 @@ class BreakerPolicy:
             raise ValueError(f"breaker.cooldown must be a number >= 0, got {self.cooldown!r}")
 
 
+def _policy(name: str, key: str, kind: type[Any], value: Any) -> Any:
+    """``value`` as a ``kind``: a mapping of the config's keys is accepted, as in YAML.
+
+    Raises:
+        ValueError: neither a ``kind`` nor a mapping of its keys.
+    """
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return kind(**value)
+        except TypeError:
+            known = ", ".join(f.name for f in fields(kind))
+            unknown = ", ".join(sorted(str(k) for k in value if k not in kind.__dataclass_fields__))
+            raise ValueError(
+                f"stream {name!r}: unknown {key} key(s) {unknown} (known: {known})"
+            ) from None
+        except ValueError as exc:
+            raise ValueError(f"stream {name!r}: {exc}") from None
+    raise ValueError(
+        f"stream {name!r}: {key} must be a {kind.__name__} or a mapping, got {type(value).__name__}"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class StreamSpec:
     """One upstream SSE stream and how to keep it alive.
@@ -63,10 +87,11 @@ class StreamSpec:
         connect_timeout: seconds to establish the connection.
         read_timeout: seconds without any byte (comments count) after which the
             connection is considered dead and replaced.
-        backoff: reconnect delay policy.
-        max_restarts: restart intensity; beyond it the stream fails.
+        backoff: reconnect delay policy (a ``BackoffPolicy`` or a mapping of its keys).
+        max_restarts: restart intensity; beyond it the stream fails (a ``RestartLimit`` or
+            a mapping).
         max_attempts: optional retry budget: consecutive failed attempts before failing.
-        breaker: circuit breaker policy.
+        breaker: circuit breaker policy (a ``BreakerPolicy`` or a mapping).
         dedup_window: how many recent event ids to remember for duplicate suppression.
         last_event_id: Last-Event-ID for the very first request (e.g. from a checkpoint).
         max_event_size: cap, in bytes, on one line or one event (8 MiB by default);
@@ -114,6 +139,12 @@ class StreamSpec:
         if method not in ("GET", "POST"):
             raise ValueError(f"stream {self.name!r}: method must be GET or POST, got {method!r}")
         object.__setattr__(self, "method", method)
+        for key, kind in (
+            ("backoff", BackoffPolicy),
+            ("max_restarts", RestartLimit),
+            ("breaker", BreakerPolicy),
+        ):
+            object.__setattr__(self, key, _policy(self.name, key, kind, getattr(self, key)))
         for key in ("connect_timeout", "read_timeout"):
             value = getattr(self, key)
             if not isinstance(value, int | float) or not 0 < value <= MAX_TIMEOUT:
