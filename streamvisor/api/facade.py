@@ -146,8 +146,17 @@ class Streamvisor(SubscriberMethods):
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> Streamvisor:
-        """Start the actors and connect every enabled stream. Returns self."""
+        """Start the actors and connect every enabled stream. Returns self.
+
+        Raises:
+            RuntimeError: ``stop()`` was called: a stopped Streamvisor cannot start again
+                (build a new one).
+        """
         with self._lock:
+            if self._stopped:
+                raise RuntimeError(
+                    "this Streamvisor was stopped and cannot be started again; build a new one"
+                )
             if self._started:
                 return self
             self._started = True

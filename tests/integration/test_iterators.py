@@ -206,3 +206,23 @@ def test_a_buffer_below_one_is_refused(buffer: int) -> None:
         streamvisor.connect("http://127.0.0.1:9/events", buffer=buffer)
     with pytest.raises(ValueError, match="buffer must be >= 1"):
         streamvisor.aconnect("http://127.0.0.1:9/events", buffer=buffer)
+
+
+@pytest.mark.parametrize("started", [True, False])
+def test_start_after_stop_is_refused_not_a_silent_no_op_or_an_unstoppable_stream(
+    sse_server: SSEServer, started: bool
+) -> None:
+    # Before: start() after stop() did nothing (events() then ended at once), and stop()
+    # before start() let start() connect a stream that no later stop() would stop.
+    sse_server.add_script(Headers(), send_events(1), Hold())
+    spec = streamvisor.StreamSpec(name="s", url=sse_server.url("/events"), backoff=FAST)
+    sv = streamvisor.Streamvisor([spec])
+    if started:
+        sv.start()
+        assert sse_server.wait_for_requests(1, DEADLINE)
+    sv.stop(timeout=5.0)
+    with pytest.raises(RuntimeError, match="cannot be started again"):
+        sv.start()
+    time.sleep(0.1)
+    assert len(sse_server.requests) == (1 if started else 0)
+    assert not [n for n in _stream_threads() if n.startswith(("StreamActor", "Supervisor"))]
