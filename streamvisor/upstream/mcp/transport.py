@@ -247,7 +247,7 @@ def _exchange(
             allow_redirects=False,
         )
     except (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
-        raise ReadTimeoutError(f"{method} {shown}: no response within {timeout[1]:g}s") from exc
+        raise ReadTimeoutError(f"{method} {shown}: no response within {timeout[1]:.3g}s") from exc
     except _TRANSPORT_ERRORS as exc:
         raise ConnectError(f"{method} {shown}: {_describe(exc)}") from exc
     status = response.status_code
@@ -266,8 +266,9 @@ def _exchange(
     if status >= 300:
         error_text = f"{method} {shown}: HTTP {status} {response.reason or ''}".rstrip()
     elif status == 200 and messages is None:
+        got = f"a body that is not JSON-RPC ({essence})" if "json" in essence else essence
         raise StreamProtocolError(
-            f"{method} {shown}: expected a JSON-RPC answer, got {essence or 'no content type'}"
+            f"{method} {shown}: expected a JSON-RPC answer, got {got or 'no content type'}"
         )
     reason = response.reason or ""
     return Reply(status, response.headers, messages, error_text=error_text, reason=reason)

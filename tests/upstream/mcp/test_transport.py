@@ -1,0 +1,48 @@
+"""``upstream/mcp/transport.py``: what a malformed answer or a slow server is called."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+import responses
+
+from streamvisor.errors import ReadTimeoutError, StreamProtocolError
+from streamvisor.spec import StreamSpec
+from streamvisor.upstream.mcp.transport import post
+
+URL = "http://mcp.test/mcp"
+SPEC = StreamSpec(name="tools", url=URL, kind="mcp")
+PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (
+            b"<html>hi</html>",
+            "application/json",
+            "got a body that is not JSON-RPC (application/json)",
+        ),
+        (b"", "application/json", "got a body that is not JSON-RPC (application/json)"),
+        (b"hello", "text/plain", "got text/plain"),
+        (b"hello", None, "got no content type"),
+    ],
+)
+def test_a_200_that_is_not_json_rpc_says_what_it_was(
+    body: bytes, content_type: str | None, message: str
+) -> None:
+    # Before: a JSON content type with a body that is not JSON was reported as
+    # "expected a JSON-RPC answer, got application/json".
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, URL, body=body, status=200, content_type=content_type)
+        with pytest.raises(StreamProtocolError) as raised:
+            post(requests.Session(), SPEC, URL, PING, {})
+    assert str(raised.value).endswith(message)
+
+
+def test_a_read_timeout_names_the_timeout_rounded() -> None:
+    # Before: the remaining time of a call's deadline was shown as "within 1.99994s".
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, URL, body=requests.ReadTimeout("slow"))
+        with pytest.raises(ReadTimeoutError, match=r"no response within 2s$"):
+            post(requests.Session(), SPEC, URL, PING, {}, read_timeout=1.9999412)
