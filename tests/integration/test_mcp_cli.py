@@ -103,3 +103,15 @@ def test_mcp_call_runs_as_a_subprocess(fake_mcp: FakeMcp) -> None:
         timeout=60,
     )
     assert proc.returncode == 0 and json.loads(proc.stdout) == {"echo": None}
+
+
+def test_tail_mcp_on_a_server_that_is_not_mcp_names_initialize_and_the_fallback(
+    fake_mcp: FakeMcp, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "streamvisor tail: permanent error: HTTP 405 Method Not Allowed", with
+    # nothing about the POST initialize answered 404 (mcp call said both).
+    fake_mcp.post_status, fake_mcp.get_status = 404, 405
+    assert main(["tail", "--mcp", fake_mcp.url, "--max-attempts", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "initialize answered HTTP 404" in err, err
+    assert "HTTP+SSE fallback failed: HTTP 405" in err, err

@@ -58,11 +58,17 @@ def open_legacy(conn: McpConnection, deadline: float) -> None:
         _open_legacy(conn, deadline)
     except (StreamError, McpCallError) as exc:
         if not conn.interrupted:
-            _failed(conn, exc)
+            text = _failed(conn, exc)
+            if st.session.fallback_cause is not None and isinstance(exc, StreamError):
+                # The stream's error (its last_error, tail's one line) names the real
+                # cause too: "HTTP 405" alone hides that initialize was answered 404. The
+                # class stays, so the failure is classified as before.
+                exc.args = (text,)
         raise
 
 
-def _failed(conn: McpConnection, exc: Exception) -> None:
+def _failed(conn: McpConnection, exc: Exception) -> str:
+    """Record the failure for the callers waiting for the session; returns its text."""
     st = conn.stream
     cause = st.session.fallback_cause
     if cause is not None:
@@ -71,6 +77,7 @@ def _failed(conn: McpConnection, exc: Exception) -> None:
         text = f"{st.url_shown}: the HTTP+SSE stream failed: {exc}"
     st.session.legacy_failed(text)
     st.notify_changed()
+    return text
 
 
 def _open_legacy(conn: McpConnection, deadline: float) -> None:
