@@ -161,3 +161,19 @@ def test_webhook_rate_limited_yaml_passes_check() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_the_readme_subscriber_snippet_runs_and_exits(sse_server: SSEServer) -> None:
+    # Before: the snippet subscribed ``Printer.start()`` and never stopped it, so the
+    # program printed its events and then never exited (a pykka actor's thread is not a
+    # daemon, and ``Streamvisor.stop()`` leaves user actors alone).
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    snippet = next(b for b in blocks if "class Printer" in b)
+    assert snippet.count("http://127.0.0.1:8000/events/ticker") == 1
+    sse_server.add_script(Headers(), Send(b"id: 1\ndata: hello\n\n"), Hold())
+    code = snippet.replace("http://127.0.0.1:8000/events/ticker", sse_server.url("/ticker"))
+    code = re.sub(r"\n    \.\.\.  #.*\n", "\n    __import__('time').sleep(0.5)\n", code)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=15)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["ticker 1 hello"]
