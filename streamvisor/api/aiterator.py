@@ -189,7 +189,33 @@ class AsyncEventStream:
 
         sv.add_state_listener(on_state)
         sv._hub.add(outlet)
-        await loop.run_in_executor(None, sv.start)
+        # A cancel (a task's cancel(), asyncio.wait_for's timeout) while starting skips
+        # __aexit__, but the start goes on in its thread: whoever comes second stops it,
+        # or the stream would run on with nobody to stop it.
+        lock = threading.Lock()
+        phase = ["starting"]
+
+        def start() -> None:
+            try:
+                sv.start()
+            finally:
+                with lock:
+                    abandoned = phase[0] == "abandoned"
+                    phase[0] = "started"
+            if abandoned:
+                sv.stop(5.0)
+
+        try:
+            await loop.run_in_executor(None, start)
+        except BaseException:
+            with lock:
+                started = phase[0] == "started"
+                phase[0] = "abandoned"
+            outlet.finish(drop=True)
+            self._sv = None
+            if started:
+                loop.run_in_executor(None, sv.stop, 5.0)  # not awaited: we are cancelled
+            raise
         return self
 
     async def __aexit__(

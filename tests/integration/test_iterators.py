@@ -226,3 +226,33 @@ def test_start_after_stop_is_refused_not_a_silent_no_op_or_an_unstoppable_stream
     time.sleep(0.1)
     assert len(sse_server.requests) == (1 if started else 0)
     assert not [n for n in _stream_threads() if n.startswith(("StreamActor", "Supervisor"))]
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.001, 0.05])
+def test_aconnect_cancelled_while_it_starts_leaves_no_stream_running(
+    sse_server: SSEServer, delay: float
+) -> None:
+    # Before: a cancel during ``async with aconnect(...)``'s start (a task's cancel(), an
+    # asyncio.wait_for timeout) skipped __aexit__ while the start went on in its executor
+    # thread: the stream ran on, connected, with nobody to stop it.
+    for _ in range(3):
+        sse_server.add_script(Headers(), send_events(1), Hold())
+
+    async def consume() -> None:
+        async with streamvisor.aconnect(sse_server.url("/events"), backoff=FAST) as stream:
+            async for _ in stream:
+                pass
+
+    async def main() -> None:
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(delay)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(asyncio.wait_for(main(), DEADLINE))
+
+    def running() -> list[str]:
+        return [n for n in _stream_threads() if n.startswith(("StreamActor", "Supervisor"))]
+
+    assert wait_until(lambda: running() == [], 5.0), running()
