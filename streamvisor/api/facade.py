@@ -181,17 +181,22 @@ class Streamvisor(SubscriberMethods):
     def stop(self, timeout: float = 10.0) -> None:
         """Stop in order: streams, then hub drain, then our sinks. Idempotent.
 
+        Iterations over it (``events()``) end after what they have queued.
+
         User subscriber actors are not stopped (they are the caller's); they receive
         every event the hub had accepted before this returns.
         """
         with self._lock:
-            if self._stopped or not self._started:
-                self._stopped = True
-                return
+            first, running = not self._stopped, self._started and not self._stopped
             self._stopped = True
+        if not running:
+            if first:
+                self._end_iterations()
+            return
         atexit.unregister(self._stop_at_exit)
         deadline = time.monotonic() + timeout
         self._actors.stop(deadline, timeout)
+        self._end_iterations()  # after the drain: a loop gets what was queued, then the end
         self.final_positions = self._hub.positions()
         for buffer in self._buffers.values():
             try:
@@ -200,6 +205,14 @@ class Streamvisor(SubscriberMethods):
                 log.exception("closing a sink buffer failed")
         self._mcp.close(timeout=min(2.0, max(deadline - time.monotonic(), 0.01)))
         self._actors.stop_timer()
+
+    def _end_iterations(self) -> None:
+        """End every ``events()`` / ``connect()`` / ``aconnect()`` iteration: nothing more
+        will come (without this, a loop over a stopped Streamvisor waited for ever)."""
+        for outlet in self._hub.outlets():
+            finish = getattr(outlet, "finish", None)
+            if finish is not None:
+                finish()
 
     def _stop_at_exit(self) -> None:
         """At interpreter exit, a running streamvisor stops gracefully (its actor threads

@@ -311,6 +311,8 @@ def attach(
 
     sv.add_state_listener(on_state)
     sv._hub.add(outlet)
+    if sv._stopped:  # checked after add: stop() ends the outlets it finds in the hub
+        outlet.finish()
     stream = EventStream(sv, outlet, handle, owned=owned)
     if owned:
         sv.start()

@@ -256,3 +256,30 @@ def test_aconnect_cancelled_while_it_starts_leaves_no_stream_running(
         return [n for n in _stream_threads() if n.startswith(("StreamActor", "Supervisor"))]
 
     assert wait_until(lambda: running() == [], 5.0), running()
+
+
+def test_stop_ends_an_iteration_over_the_streamvisor_and_a_stopped_one_iterates_nothing(
+    sse_server: SSEServer,
+) -> None:
+    # Before: ``for event in sv.events()`` went on waiting for ever once another thread
+    # stopped the Streamvisor, and ``sv.events()`` on a stopped one blocked at once.
+    sse_server.add_script(Headers(), send_events(1, 2), Hold())
+    spec = streamvisor.StreamSpec(name="a", url=sse_server.url("/events"), backoff=FAST)
+    sv = streamvisor.Streamvisor([spec])
+    events = sv.events()  # before start(): it sees every event
+    sv.start()
+    got: list[str | None] = []
+    done = threading.Event()
+
+    def loop() -> None:
+        for event in events:
+            got.append(event.id)
+            if len(got) == 2:
+                threading.Thread(target=sv.stop, args=(5.0,)).start()
+        done.set()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    assert done.wait(DEADLINE), "the loop did not end at stop()"
+    assert got == ["1", "2"]
+    assert list(sv.events()) == []
