@@ -3,12 +3,15 @@ re-initialize, 405, 409, polling, unresumable ids, server ping, DELETE on stop."
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import time
 from collections.abc import Callable
 
 import pytest
 
 from streamvisor.api.facade import Streamvisor
+from streamvisor.upstream.mcp.call import McpTimeoutError
 from tests.support.actors import CollectorHandle
 from tests.support.mcp_fake import FakeMcp
 from tests.support.mcpkind import data, mcp_spec, of, seqs
@@ -294,3 +297,23 @@ def test_call_notifications_go_out_with_the_listening_streams_next_chunk(
     first, second = collector.events[:2]
     assert (first.event, first.id) == ("notifications/progress", None)
     assert second.event == "notifications/message" and second.id is not None
+
+
+@pytest.mark.parametrize("stream_running", [True, False])
+def test_a_call_on_a_server_slow_to_initialize_raises_mcp_timeout_at_its_timeout(
+    fake_mcp: FakeMcp, make_sv: Callable[..., Streamvisor], stream_running: bool
+) -> None:
+    # Before: with the stream's own initialize waiting for the server (up to its read
+    # timeout, 10 s here), the call waited for it, past its own timeout; making the
+    # session itself, it raised ReadTimeoutError, not the documented McpTimeoutError.
+    fake_mcp.initialize_delay = 2.5
+    spec = mcp_spec(fake_mcp.url)
+    if not stream_running:
+        spec = dataclasses.replace(spec, enabled=False)
+    sv = make_sv([spec]).start()
+    if stream_running:
+        assert wait_until(lambda: fake_mcp.seen("POST", "initialize"), 5)
+    started = time.monotonic()
+    with pytest.raises(McpTimeoutError):
+        sv.call("tools", "tools/list", {}, timeout=0.5)
+    assert time.monotonic() - started < 1.5

@@ -54,6 +54,8 @@ class FakeMcp:
         close after that many seconds.
     ping_on_get: send a ``ping`` request first on each GET stream.
     delete_status: the DELETE answer.
+    initialize_delay: seconds before ``initialize`` is answered (a slow server; ``stop()``
+        cuts the wait short).
     """
 
     def __init__(self) -> None:
@@ -68,6 +70,7 @@ class FakeMcp:
         self.poll_close_after: float | None = None
         self.ping_on_get = False
         self.delete_status = 200
+        self.initialize_delay = 0.0
         self.anonymous_get = False  # a GET without a session id gets a stream of its own
         self.record_requests = True
         self.requests: list[Recorded] = []
@@ -193,6 +196,9 @@ class FakeMcp:
             _plain(h, self.post_status)
             return
         if method == "initialize":
+            if self.initialize_delay:
+                with self._cond:
+                    self._cond.wait_for(lambda: self._stopping, self.initialize_delay)
             version = body["params"]["protocolVersion"]
             with self._lock:
                 sess = FakeSession(uuid.uuid4().hex, next(self._count), version)

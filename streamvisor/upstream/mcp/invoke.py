@@ -9,7 +9,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from streamvisor.errors import StreamError
+from streamvisor.errors import ReadTimeoutError, StreamError
 from streamvisor.upstream.mcp import jsonrpc
 from streamvisor.upstream.mcp.call import McpTimeoutError, StatusAnswer, exchange, result_of
 from streamvisor.upstream.mcp.jsonrpc import McpCallError
@@ -21,6 +21,9 @@ __all__ = ["EMPTY_METHOD", "invoke"]
 log = logging.getLogger(__name__)
 
 EMPTY_METHOD = "the method is empty (e.g. tools/list)"
+
+_CLOCK_SLACK = 0.05
+"""Seconds a socket's timeout may fire before the call's deadline on our clock."""
 
 
 def invoke(
@@ -84,6 +87,10 @@ def invoke(
 def _ensure(stream: McpStream, deadline: float) -> None:
     try:
         stream.ensure_session(deadline)
+    except ReadTimeoutError as exc:
+        if stream.clock() < deadline - _CLOCK_SLACK:
+            raise  # the stream's read timeout, before the call's own
+        raise McpTimeoutError(f"no session within the timeout: {exc}") from None
     except LegacySseRequired:
         if not stream.wait_ready(deadline):
             raise McpTimeoutError("no HTTP+SSE session in time (is the stream running?)") from None

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import requests
 
-from streamvisor.errors import StreamError, StreamProtocolError
+from streamvisor.errors import ReadTimeoutError, StreamError, StreamProtocolError
 from streamvisor.policy.classify import Action, classify
 from streamvisor.policy.redact import redact_url
 from streamvisor.spec import StreamSpec
@@ -121,21 +121,25 @@ class McpStream:
         Raises:
             LegacySseRequired: the server speaks HTTP+SSE (the listening connection makes
                 those sessions).
-            StreamError: initialize failed (``classify`` tells whether for good).
+            StreamError: initialize failed (``classify`` tells whether for good);
+                ``ReadTimeoutError`` at ``deadline``.
         """
         if self.session.ready:
             return
         if self.session.era is Era.LEGACY_SSE:
             raise LegacySseRequired(f"{self.url_shown} speaks the 2024-11-05 HTTP+SSE transport")
-        with self._init_lock:
-            if self.session.ready:
-                return
-            try:
+        # Bounded: another initialize (the stream's) must not hold a call past its timeout.
+        if not self._init_lock.acquire(timeout=max(deadline - self.clock(), 0.0)):
+            raise ReadTimeoutError(f"{self.url_shown}: no session in time (initialize pending)")
+        try:
+            if not self.session.ready:
                 self._initialize(deadline)
-            except StreamError as exc:
-                if classify(exc) is Action.PERMANENT:
-                    self.session.failed(str(exc))
-                raise
+        except StreamError as exc:
+            if classify(exc) is Action.PERMANENT:
+                self.session.failed(str(exc))
+            raise
+        finally:
+            self._init_lock.release()
 
     def _initialize(self, deadline: float) -> None:
         s, o = self.session, self.options
