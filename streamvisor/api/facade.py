@@ -346,6 +346,7 @@ class Streamvisor(SubscriberMethods):
 
         Raises:
             KeyError: no ``kind: mcp`` stream of that name.
+            ValueError: an empty method, or ``params`` that is not a mapping.
             McpCallError: a JSON-RPC error, or an answer that could not be resumed
                 (``McpTimeoutError``, also a ``TimeoutError``, after ``timeout`` seconds).
         """

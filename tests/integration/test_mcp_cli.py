@@ -66,6 +66,18 @@ def test_sv_call_rejects_an_empty_method_before_sending(
     assert not fake_mcp.requests
 
 
+@pytest.mark.parametrize("params", [[1, 2], "x", 5])
+def test_sv_call_rejects_params_that_are_not_a_mapping_before_sending(
+    fake_mcp: FakeMcp, make_sv: Callable[..., Streamvisor], params: object
+) -> None:
+    # Before: a list was sent as is (TypeError: cannot convert dictionary update sequence
+    # element #0 to a sequence), or a str/int failed somewhere inside.
+    sv = make_sv([mcp_spec(fake_mcp.url)])
+    with pytest.raises(ValueError, match="params must be a mapping"):
+        sv.call("tools", "tools/call", params, timeout=5)  # type: ignore[arg-type]
+    assert not fake_mcp.requests
+
+
 def test_mcp_call_bad_url_exits_2_and_unreachable_exits_1_without_the_token(
     capsys: pytest.CaptureFixture[str], refusing_port: int
 ) -> None:

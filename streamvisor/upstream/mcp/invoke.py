@@ -37,7 +37,8 @@ def invoke(
     """Send ``method(params)`` and return its result.
 
     Raises:
-        ValueError: ``method`` is empty or blank (nothing is sent).
+        ValueError: ``method`` is empty or blank, or ``params`` is not a mapping (nothing
+            is sent).
         McpTimeoutError: no result within ``timeout`` seconds (a ``TimeoutError``).
         McpCallError: a JSON-RPC error, or an answer stream that could not be resumed.
         StreamError: the session could not be made (connect error, HTTP status); when
@@ -46,6 +47,9 @@ def invoke(
     """
     if not method.strip():
         raise ValueError(EMPTY_METHOD)
+    if params is not None and not isinstance(params, Mapping):
+        got = type(params).__name__
+        raise ValueError(f"params must be a mapping (MCP requests take named params), got {got}")
     deadline = stream.clock() + timeout
     sent_once = False
     expired_once = False
