@@ -11,6 +11,7 @@ is the caller's choice (``idempotent``), and it never waits past its deadline.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -234,7 +235,8 @@ def result_of(response: Mapping[str, Any] | None, method: str = "a request") -> 
     """The ``result`` of a response, or raise its JSON-RPC error as ``McpCallError``.
 
     Raises:
-        McpCallError: the response is a JSON-RPC error.
+        McpCallError: the response is a JSON-RPC error (also a malformed one, with an
+            ``error`` that is not an object, and no ``result``).
         StreamProtocolError: no response (``method`` was answered 202).
     """
     if response is None:
@@ -247,6 +249,11 @@ def result_of(response: Mapping[str, Any] | None, method: str = "a request") -> 
             code if isinstance(code, int) else None,
             error.get("data"),
         )
+    if "result" not in response:
+        # An ``error`` that is not an object ("nope", null) is still no result: never
+        # hand it out as one (``mcp call`` printed null and exited 0).
+        shown = json.dumps(error)[:200] if "error" in response else "nothing"
+        raise McpCallError(f"{method}: a malformed JSON-RPC error in the answer: {shown}")
     return response.get("result")
 
 

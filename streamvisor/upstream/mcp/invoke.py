@@ -85,7 +85,7 @@ def invoke(
             raise
         if response is None:
             raise McpCallError(f"{method}: the server answered 202 to a request")
-        return result_of(response)
+        return result_of(response, method)
 
 
 def _ensure(stream: McpStream, deadline: float) -> None:
