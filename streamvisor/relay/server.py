@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 CUT_LOG_INTERVAL = 10.0
 """Slow-client cuts are logged at most once per this many seconds (with a count)."""
 _BACKLOG = 4096  # a reconnect storm of thousands must not overflow the accept queue
-_UNAUTHORIZED = http.error_response(401, "unauthorized", [("WWW-Authenticate", "Bearer")])
+_BEARER = [("WWW-Authenticate", "Bearer")]
+_UNAUTHORIZED = http.error_response(401, "unauthorized", _BEARER)
 _GET_ONLY = http.error_response(405, "method not allowed", [("Allow", "GET")])
 _GET_OR_HEAD = http.error_response(405, "method not allowed", [("Allow", "GET, HEAD")])
 
@@ -279,9 +280,17 @@ class RelayServer:
             elif method != "GET":
                 client.respond(_GET_ONLY)
             elif not http.authorized(request, config.tokens):
-                client.respond(_UNAUTHORIZED)
+                # An allowed origin may read the refusal: a fetch()-based client sees the
+                # 401, not a CORS error.
+                origin = http.cors_headers(request, config.allow_origins)
+                client.respond(
+                    http.error_response(401, "unauthorized", [*_BEARER, *origin])
+                    if origin
+                    else _UNAUTHORIZED
+                )
             elif path[9:] not in self._routes:
-                client.respond(http.error_response(404, "unknown stream"))
+                origin = http.cors_headers(request, config.allow_origins)
+                client.respond(http.error_response(404, "unknown stream", origin))
             else:
                 self._attach(client, self._routes[path[9:]], request)
         elif path in ("/health", "/metrics"):

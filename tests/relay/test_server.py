@@ -263,6 +263,28 @@ def test_cors_preflight_and_origin_headers(pool: ClientPool) -> None:
         assert "access-control-allow-origin" not in other.headers
 
 
+def test_an_allowed_origin_can_read_a_refusal(pool: ClientPool) -> None:
+    # Before: a 401 (and a 404) had no CORS headers, so a fetch()-based SSE client on an
+    # allowed page saw a CORS error instead of "token missing or wrong".
+    config = RelayConfig(port=0, allow_origins=("https://app.example",), tokens=("t0ken",))
+    with running_relay(config) as server:
+        port = port_of(server)
+        origin = {"Origin": "https://app.example"}
+        cases = [
+            ("/streams/s", origin, 401),
+            ("/streams/nope?access_token=t0ken", origin, 404),
+            ("/streams/s", {"Origin": "https://evil.example"}, 401),
+        ]
+        for target, headers, status in cases:
+            client = pool.get(port, target, headers)
+            assert client.wait_closed()
+            assert client.status == status, target
+            allowed = client.headers.get("access-control-allow-origin")
+            assert allowed == ("https://app.example" if headers is origin else None), target
+            if status == 401:
+                assert client.headers["www-authenticate"] == "Bearer"
+
+
 def test_stop_closes_every_client_and_a_second_start_is_refused(pool: ClientPool) -> None:
     server = RelayServer(RelayConfig(port=0), ["s"])
     server.start()
