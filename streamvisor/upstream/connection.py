@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import logging
-import socket
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -42,6 +41,7 @@ from streamvisor.upstream.causes import describe_cause, describe_local
 from streamvisor.upstream.chunked import ChunkedError
 from streamvisor.upstream.headers import redirect_problem, request_headers
 from streamvisor.upstream.mime import extract_mime_essence
+from streamvisor.upstream.watch import Waiter, shut, socket_of, watched_session
 
 if TYPE_CHECKING:
     from streamvisor.upstream.connector import StreamMemory
@@ -122,6 +122,7 @@ class Connection:
         self._opened = False
         self._interrupted = False
         self._body: BodyReader | None = None
+        self._waiter = Waiter()  # open() waiting for the response
         self.status: int | None = None
         self.content_type: str | None = None
 
@@ -156,10 +157,11 @@ class Connection:
             if self._interrupted:
                 return
             if self._session is None:
-                self._session = requests.Session()
+                self._session = watched_session()
             session = self._session
         try:
-            response = self._request(session)
+            with self._waiter.watch():  # interrupt() can stop a wait for the headers
+                response = self._request(session)
             if response is None:  # interrupted while connecting
                 self._release()
                 return
@@ -219,18 +221,16 @@ class Connection:
     def interrupt(self) -> None:
         """Unblock a ``read()`` in another thread; it then returns ``b""``. Thread-safe.
 
-        Shuts the socket down (``SHUT_RDWR``) without closing it, so it never blocks. Called
-        during ``open()``, it takes effect when the request returns (bounded by the
-        timeouts): ``open()`` then releases everything and returns.
+        Shuts the socket down (``SHUT_RDWR``) without closing it, so it never blocks. During
+        ``open()`` it wakes a wait for the response too (``upstream/watch.py``; a proxied
+        request waits for its timeouts): ``open()`` then releases everything and returns.
         """
         with self._lock:
             self._interrupted = True
             response = self._response
+        self._waiter.stop()
         if response is not None:
-            sock = _socket_of(response)
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            shut(socket_of(response))
 
     def close(self) -> None:
         """Interrupt, then release the response (and the session if it is ours). Idempotent.
@@ -387,14 +387,3 @@ class Connection:
             if closeable is not None:
                 with contextlib.suppress(Exception):
                     closeable.close()
-
-
-def _socket_of(response: requests.Response) -> socket.socket | None:
-    """The socket under a streaming response (private urllib3/http.client attributes)."""
-    raw: Any = response.raw
-    sock = getattr(getattr(raw, "_connection", None), "sock", None)
-    if sock is None:
-        # http.client moves the socket into the response for read-until-close bodies.
-        fp = getattr(getattr(raw, "_fp", None), "fp", None)
-        sock = getattr(getattr(fp, "raw", None), "_sock", None)
-    return sock if isinstance(sock, socket.socket) else None

@@ -26,6 +26,7 @@ from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 
 from streamvisor.spec import StreamSpec
 from streamvisor.upstream.connection import Connection
+from streamvisor.upstream.watch import WatchingAdapter
 
 __all__ = ["HTTPConnector", "StreamMemory", "shared_session"]
 
@@ -45,7 +46,7 @@ def shared_session() -> requests.Session:
         if _shared is None:
             session = requests.Session()
             session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-            adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=256)
+            adapter = WatchingAdapter(pool_connections=16, pool_maxsize=256)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             _shared = session

@@ -317,3 +317,17 @@ def test_a_call_on_a_server_slow_to_initialize_raises_mcp_timeout_at_its_timeout
     with pytest.raises(McpTimeoutError):
         sv.call("tools", "tools/list", {}, timeout=0.5)
     assert time.monotonic() - started < 1.5
+
+
+def test_stop_does_not_wait_for_a_server_slow_to_initialize(
+    fake_mcp: FakeMcp, make_sv: Callable[..., Streamvisor]
+) -> None:
+    # Before: stop() waited for the initialize POST's answer (up to the read timeout), as
+    # there was no socket to shut down before a response existed (upstream/watch.py).
+    fake_mcp.initialize_delay = 20.0
+    sv = make_sv([mcp_spec(fake_mcp.url)]).start()
+    assert wait_until(lambda: fake_mcp.seen("POST", "initialize"), 5)
+    started = time.monotonic()
+    sv.stop(timeout=15)
+    took = time.monotonic() - started
+    assert took < 5, f"stop() took {took:.1f}s: it waited for initialize's answer"

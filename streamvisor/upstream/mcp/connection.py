@@ -29,6 +29,7 @@ from streamvisor.upstream.mcp.normalise import Normaliser
 from streamvisor.upstream.mcp.session import EndVerdict, Era, GetVerdict, ListenPhase
 from streamvisor.upstream.mcp.stream import LegacySseRequired, McpStream
 from streamvisor.upstream.mcp.transport import request_headers
+from streamvisor.upstream.watch import Waiter
 
 __all__ = ["ListenConflictError", "McpConnection", "SessionExpiredError"]
 
@@ -67,6 +68,7 @@ class McpConnection:
         self._gen = -1
         self._inits_at_start = 0
         self._out = bytearray()
+        self._waiter = Waiter()
         self.reader: int | None = None  # thread id of open()/read()
 
     # -- ConnectionLike --------------------------------------------------------------------
@@ -83,7 +85,8 @@ class McpConnection:
         if self._interrupted:
             return
         try:
-            self._start(self._deadline())
+            with self._waiter.watch():  # interrupt() can stop a wait for an answer
+                self._start(self._deadline())
         except Exception:
             if self._interrupted:
                 return  # a requested stop is a normal end, not a failure
@@ -125,11 +128,13 @@ class McpConnection:
             self._segment_ended()
 
     def interrupt(self) -> None:
-        """Wake a blocked ``read()`` (it returns ``b""``). Thread-safe."""
+        """Wake a blocked ``read()`` (it returns ``b""``), or ``open()`` waiting for an
+        answer (``upstream/watch.py``). Thread-safe."""
         with self._lock:
             self._interrupted = True
             segment = self._segment
         self._wake.set()
+        self._waiter.stop()
         if segment is not None:
             segment.interrupt()
 

@@ -29,8 +29,8 @@ from streamvisor.sse import Decoder, Event
 from streamvisor.upstream.body import BodyReader
 from streamvisor.upstream.causes import describe_cause as _describe
 from streamvisor.upstream.chunked import ChunkedError
-from streamvisor.upstream.connection import _socket_of
 from streamvisor.upstream.mcp.jsonrpc import dumps, parse_messages
+from streamvisor.upstream.watch import socket_of as _socket_of
 
 __all__ = ["ACCEPT_BOTH", "Reply", "SseBody", "delete", "post", "request_headers"]
 
