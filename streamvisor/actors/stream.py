@@ -168,8 +168,9 @@ class StreamActor(SimpleInbox, pykka.ThreadingActor):
         conn: ConnectionLike | None = None
         try:
             conn = self._connect(spec, self._last_id)
-            if control.attach(conn):
-                conn.open()
+            # open() returns quietly when an interrupt (stop, reconnect) ended the attempt
+            # before the response came: that attempt never connected.
+            if control.attach(conn) and self._open(conn):
                 connected = True
                 started = self._clock()
                 self._supervisor.tell(Connected(spec.name, self._gen))
@@ -235,6 +236,11 @@ class StreamActor(SimpleInbox, pykka.ThreadingActor):
             self._supervisor.tell(exited)
         except pykka.ActorDeadError:
             pass
+
+    def _open(self, conn: ConnectionLike) -> bool:
+        """Open ``conn``; False when an interrupt came before or while it opened."""
+        conn.open()
+        return self._control.reason is None
 
     def _hand_over(self, name: str, kept: list[Event], first: int, routes: tuple[Any, ...]) -> bool:
         """Offer one read's new events to every outlet; False if a stop cut it short."""

@@ -53,6 +53,7 @@ class Attempt:
     chunks: Sequence[Chunk] = ()
     open_error: BaseException | None = None
     factory_error: BaseException | None = None
+    open_blocks: bool = False  # open() waits for interrupt(), then returns (as Connection)
 
 
 class FakeConnection:
@@ -61,6 +62,7 @@ class FakeConnection:
     def __init__(self, attempt: Attempt) -> None:
         self._chunks = list(attempt.chunks)
         self._open_error = attempt.open_error
+        self._open_blocks = attempt.open_blocks
         self.interrupted = threading.Event()
         self.closed = threading.Event()
         self.opened = False
@@ -68,6 +70,9 @@ class FakeConnection:
     def open(self) -> None:
         if self._open_error is not None:
             raise self._open_error
+        if self._open_blocks:  # a server that never answers: only an interrupt ends it
+            self.interrupted.wait(30.0)
+            return
         self.opened = True
 
     def read(self) -> bytes:
@@ -366,6 +371,23 @@ def test_state_changes_are_visible_in_status_and_reported_in_order(
         StreamState.CONNECTED,
         StreamState.CLOSED,
     ]
+
+
+def test_an_attempt_interrupted_before_the_server_answered_never_counts_as_connected(
+    make_sv: Callable[..., Streamvisor],
+) -> None:
+    # Before: open() returning on the interrupt was taken for a connection (state connected,
+    # "stream s connected" logged, the daemon's /ready satisfied) by a server never reached.
+    states = StateLog()
+    factory = FakeFactory.playing([Attempt(open_blocks=True)], then=Attempt(open_blocks=True))
+    sv = make_sv([spec()], connect=factory, on_state=states)
+    sv.start()
+    assert wait_until(lambda: factory.count == 1, DEADLINE)
+    assert sv.reconnect("s")
+    assert wait_until(lambda: factory.count == 2, DEADLINE)
+    assert sv.close("s")
+    assert state_of(sv) == "closed"
+    assert StreamState.CONNECTED not in states.states()
 
 
 def test_close_ends_a_blocked_stream_for_good(make_sv: Callable[..., Streamvisor]) -> None:
