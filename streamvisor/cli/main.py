@@ -9,6 +9,7 @@ one line on stderr and no traceback. ``main(argv)`` never calls ``sys.exit``.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -305,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_check(args.config)
         if args.command == "run":
+            # Until the daemon handles SIGHUP, one (a reload sent as it starts) must not end
+            # it: the config is read after this, so ignoring it loses nothing.
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
             from streamvisor.daemon.run import run_daemon
 
             return run_daemon(args.config, args.log_level, args.log_format)

@@ -112,6 +112,10 @@ class Daemon:
     def run(self, install_signals: bool = True) -> int:
         """Start, serve until asked to stop, stop in order. Returns the exit code."""
         config = self.config
+        # Signals first: a SIGHUP (default action: terminate) or SIGTERM while the checkpoints
+        # load, disk buffers and files are read back, or the admin endpoint binds, is handled
+        # as once running (a reload, a graceful stop), not an abrupt death.
+        previous = self._install_signals() if install_signals else {}
         try:
             if config.cluster is not None:
                 from streamvisor.cluster.node import ClusterNode
@@ -132,8 +136,11 @@ class Daemon:
         except StreamvisorError as exc:
             print(f"streamvisor: {self._redactor.scrub(str(exc))}", file=sys.stderr)
             self._close_store()
+            self._restore_signals(previous)
             return EXIT_FAILURE
-        previous = self._install_signals() if install_signals else {}
+        except BaseException:
+            self._restore_signals(previous)
+            raise
         try:
             self._sv.start()
             if self._cluster is not None:
@@ -156,9 +163,13 @@ class Daemon:
                 self._write_checkpoints()
         finally:
             code = self._shutdown()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            self._restore_signals(previous)
         return code
+
+    @staticmethod
+    def _restore_signals(previous: Mapping[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
     def _build(self, config: Config, saved: Mapping[str, Checkpoint]) -> Streamvisor:
         if self._cluster is not None:  # no streams yet: the coordinator adds what it claims

@@ -4,6 +4,8 @@ added streams start, removed streams stop, and a broken config changes nothing."
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from tests.support.daemon import (
 from tests.support.demo import MakeDemo
 from tests.support.events import sse_block
 from tests.support.sse_server import Headers, Hold, Send, SSEServer
+from tests.support.wait import wait_until
 
 
 @pytest.fixture
@@ -109,3 +112,49 @@ def test_sighup_with_a_broken_config_logs_the_error_and_keeps_the_old_config_run
         assert d.get_json("/streams")["streams"]["beta"]["state"] == "connected"
         assert d.terminate() == 0, d.stderr()
     assert "Traceback" not in d.stderr()
+
+
+# The daemon signals itself while it builds its streams and sinks (checkpoints loaded, files
+# read back): where a reload or a stop sent as the daemon starts lands.
+SIGNAL_WHILE_STARTING = """
+import os, signal, sys
+from streamvisor.cli.main import main
+from streamvisor.daemon import run
+
+build = run.Daemon._build
+def signalled_build(self, config, saved):
+    os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+    return build(self, config, saved)
+run.Daemon._build = signalled_build
+sys.exit(main(["run", sys.argv[1]]))
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGHUP", "SIGTERM"])
+def test_a_sighup_or_sigterm_while_the_daemon_starts_is_a_reload_or_a_graceful_stop(
+    tmp_path: Path, signame: str
+) -> None:
+    # Before: the handlers came after the build, so SIGHUP's default action ended the
+    # starting daemon (killed by the signal, nothing logged), and so did SIGTERM.
+    stream = {"name": "alpha", "url": "http://127.0.0.1:1/never"}
+    path = write_config(tmp_path / "config.yaml", config(tmp_path, [stream]) | {"admin": None})
+    stderr = tmp_path / "stderr"
+    with open(stderr, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SIGNAL_WHILE_STARTING, str(path), signame],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=tmp_path,
+        )
+    try:
+        if signame == "SIGHUP":
+            reloaded = lambda: "reload: done" in stderr.read_text()  # noqa: E731
+            wait_until(lambda: reloaded() or proc.poll() is not None, 10.0)
+            assert reloaded(), f"exit {proc.poll()}: {stderr.read_text()}"
+            proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10.0) == 0, stderr.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10.0)
+    assert "stopped in" in stderr.read_text()
