@@ -323,14 +323,9 @@ class Daemon:
             self._sv.add_stream(spec, last_event_id=last_id)
         if [s for s in new.sinks] != [s for s in self.config.sinks]:
             log.warning("reload: sink changes take effect at the next restart")
-        if (new.admin, new.checkpoint, new.cluster) != (
-            self.config.admin,
-            self.config.checkpoint,
-            self.config.cluster,
-        ):
-            log.warning(
-                "reload: admin, checkpoint and cluster changes take effect at the next restart"
-            )
+        kept = [key for key in _RESTART_ONLY if getattr(new, key) != getattr(self.config, key)]
+        if kept:
+            log.warning("reload: %s changes take effect at the next restart", ", ".join(kept))
         for secret in new.secrets:
             self._redactor.add(secret)
         self.config = _merge_streams(self.config, new)
@@ -391,6 +386,10 @@ class Daemon:
         # The last line of defence for /streams and /metrics: config secrets in any field.
         result: dict[str, Any] = redact_fields(snap, self._redactor.scrub)
         return result
+
+
+# Sections a reload does not apply (sinks are reported on their own line).
+_RESTART_ONLY = ("admin", "checkpoint", "cluster", "relay", "tracing", "shutdown_timeout")
 
 
 def _merge_streams(old: Config, new: Config) -> Config:

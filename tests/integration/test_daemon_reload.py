@@ -114,6 +114,18 @@ def test_sighup_with_a_broken_config_logs_the_error_and_keeps_the_old_config_run
     assert "Traceback" not in d.stderr()
 
 
+def test_sighup_says_which_changed_sections_wait_for_a_restart(tmp_path: Path) -> None:
+    # Before: a changed shutdown_timeout, relay or tracing section was ignored without a word.
+    stream = {"name": "alpha", "url": "http://127.0.0.1:1/never"}
+    with running_daemon(tmp_path, config(tmp_path, [stream])) as d:
+        d.wait_for_log("streamvisor running")
+        write_config(d.config_path, config(tmp_path, [stream]) | {"shutdown_timeout": 3})
+        d.send_signal(signal.SIGHUP)
+        d.wait_for_log("reload: done")
+        assert "reload: shutdown_timeout changes take effect at the next restart" in d.stderr()
+        assert d.terminate() == 0, d.stderr()
+
+
 # The daemon signals itself while it builds its streams and sinks (checkpoints loaded, files
 # read back): where a reload or a stop sent as the daemon starts lands.
 SIGNAL_WHILE_STARTING = """
