@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from streamvisor import __version__
 from streamvisor.cli.arguments import argument_problem, header, token
@@ -34,46 +34,30 @@ class _UsageError(Exception):
     pass
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
+def _float_type(check: Callable[[float], bool], wanted: str) -> Callable[[str], float]:
+    """An argparse ``type``: a float for which ``check`` holds (NaN never does), else a
+    usage error "expected <wanted>, got '<text>'"."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not check(value):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 < value <= MAX_TIMEOUT:
-        raise argparse.ArgumentTypeError(
-            f"expected a number > 0 and at most {MAX_TIMEOUT:g} seconds, got {text!r}"
-        )
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def _multiplier(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 1 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {text!r}")
-    return value
+_INF = float("inf")
+_positive_float = _float_type(lambda v: 0 < v < _INF, "a number > 0")
+_timeout = _float_type(
+    lambda v: 0 < v <= MAX_TIMEOUT, f"a number > 0 and at most {MAX_TIMEOUT:g} seconds"
+)
+_non_negative_float = _float_type(lambda v: 0 <= v < _INF, "a number >= 0")
+_multiplier = _float_type(lambda v: 1 <= v < _INF, "a number >= 1")
+_fraction = _float_type(lambda v: 0 <= v <= 1, "a fraction between 0 and 1")
 
 
 def _event_size(text: str) -> int:
@@ -83,16 +67,6 @@ def _event_size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a number of bytes, got {text!r}") from None
     if value < 64:
         raise argparse.ArgumentTypeError(f"expected at least 64 bytes, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}")
     return value
 
 
